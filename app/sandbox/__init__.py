@@ -1,0 +1,1 @@
+"""The sandbox: the only part of Nox that runs untrusted code."""

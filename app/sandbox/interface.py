@@ -1,0 +1,108 @@
+"""The executor interface: what the api asks of a sandbox, in-process or over HTTP.
+
+Backends (``bwrap``, ``fallback``) and the remote client all implement ``Executor``; the api
+never knows which one it talks to.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Literal, Protocol
+
+from pydantic import BaseModel, Field
+
+
+class Language(StrEnum):
+    python = "python"
+    shell = "shell"
+
+
+class RunStatus(StrEnum):
+    ok = "ok"
+    error = "error"
+    timeout = "timeout"
+    memory_limit = "memory_limit"
+    output_limit = "output_limit"
+    killed = "killed"
+
+
+class RunLimits(BaseModel):
+    """Limits of one run, already clamped to the configured ceilings."""
+
+    cpu_s: float
+    wall_s: float
+    memory_bytes: int
+    processes: int
+    file_size_bytes: int
+    open_files: int
+    output_bytes: int
+    network: bool = False
+
+
+class RunRequest(BaseModel):
+    workspace: str = Field(description="workspace id (the user's id); never a path")
+    language: Language
+    source: str
+    stdin: str = ""
+    args: list[str] = Field(default_factory=list)
+    limits: RunLimits
+
+
+class RunResult(BaseModel):
+    status: RunStatus
+    exit_code: int | None
+    signal: int | None
+    stdout: str
+    stderr: str
+    truncated: bool
+    timed_out: bool
+    duration_ms: float
+    cpu_s: float = 0.0
+
+
+class FileInfo(BaseModel):
+    path: str
+    size: int
+    modified: float
+
+
+class WorkspaceUsage(BaseModel):
+    bytes: int
+    files: int
+
+
+class ExecutorHealth(BaseModel):
+    backend: Literal["bwrap", "fallback", "remote"]
+    ok: bool
+    detail: str = ""
+
+
+class ExecutorUnavailable(RuntimeError):
+    """The executor cannot be reached or refused the request; the api answers 503."""
+
+
+class WorkspaceError(ValueError):
+    """A file operation was refused (bad name, symlink escape, missing file)."""
+
+    def __init__(self, kind: Literal["invalid", "not_found", "too_large", "quota"], detail: str):
+        self.kind = kind
+        self.detail = detail
+        super().__init__(detail)
+
+
+class Executor(Protocol):
+    async def run(self, request: RunRequest) -> RunResult: ...
+
+    async def health(self) -> ExecutorHealth: ...
+
+    async def write_file(self, workspace: str, path: str, data: bytes) -> FileInfo: ...
+
+    async def read_file(self, workspace: str, path: str) -> bytes: ...
+
+    async def list_files(self, workspace: str, prefix: str = "") -> list[FileInfo]: ...
+
+    async def delete_file(self, workspace: str, path: str) -> None: ...
+
+    async def usage(self, workspace: str) -> WorkspaceUsage: ...
+
+    async def aclose(self) -> None: ...
