@@ -1,0 +1,215 @@
+"""Per-user workspace directories, touched by the server without ever following a symlink.
+
+Sandboxed code can plant symlinks, FIFOs and directories anywhere in its workspace, so every
+operation here walks the path one component at a time relative to an open directory fd with
+``O_NOFOLLOW`` (the Judge0 CVE-2024-28185 lesson): a planted link is never traversed, a FIFO is
+never opened for a blocking read, and a rename replaces a link instead of writing through it.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import secrets
+import stat
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from app.sandbox.interface import FileInfo, WorkspaceError, WorkspaceUsage
+
+MAX_PATH_BYTES = 1024
+MAX_NAME_BYTES = 255
+MAX_LISTED = 10_000
+_WORKSPACE_ID = re.compile(r"\d{1,20}|[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+_DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+_UPLOAD_PREFIX = ".nox-upload-"
+
+
+def validate_workspace_id(workspace: str) -> str:
+    if not _WORKSPACE_ID.fullmatch(workspace):
+        raise WorkspaceError("invalid", "workspace id must be digits or a lowercase uuid")
+    return workspace
+
+
+def _check_text(text: str, what: str) -> None:
+    if any(ord(c) < 32 or ord(c) == 127 for c in text):
+        raise WorkspaceError("invalid", f"{what} contains a control character or NUL")
+    if "\\" in text:
+        raise WorkspaceError("invalid", f"{what} contains a backslash")
+
+
+def split_path(path: str) -> list[str]:
+    """Validate a workspace-relative file name and return its components."""
+    _check_text(path, "path")
+    if not path or len(path.encode()) > MAX_PATH_BYTES:
+        raise WorkspaceError("invalid", f"path must be 1 to {MAX_PATH_BYTES} bytes")
+    if path.startswith("/"):
+        raise WorkspaceError("invalid", "path must be relative to the workspace")
+    parts = path.split("/")
+    for part in parts:
+        if part in ("", ".", ".."):
+            raise WorkspaceError("invalid", "path has an empty, '.' or '..' component")
+        if len(part.encode()) > MAX_NAME_BYTES:
+            raise WorkspaceError("invalid", f"a path component is over {MAX_NAME_BYTES} bytes")
+    if parts[-1].startswith(_UPLOAD_PREFIX):
+        raise WorkspaceError("invalid", f"names starting with {_UPLOAD_PREFIX} are reserved")
+    return parts
+
+
+class Workspaces:
+    """All workspaces under one root; ``owner`` (uid, gid) is given when the server is root."""
+
+    def __init__(self, root: Path, *, max_file_bytes: int, owner: tuple[int, int] | None) -> None:
+        self.root = root
+        self.max_file_bytes = max_file_bytes
+        self.owner = owner
+        self._root_ready = False
+
+    def ensure(self, workspace: str) -> Path:
+        """Create the workspace if needed; return its host path (for the sandbox bind)."""
+        validate_workspace_id(workspace)
+        if not self._root_ready:
+            # 0o711: the sandbox uid must traverse the root to bind its workspace, not list it.
+            self.root.mkdir(mode=0o711, parents=True, exist_ok=True)
+            os.chmod(self.root, 0o711)  # noqa: S103 - traverse only, no read
+            self._root_ready = True
+        with self._fd(os.open(self.root, _DIR_FLAGS)) as root_fd:
+            try:
+                os.mkdir(workspace, 0o700, dir_fd=root_fd)
+            except FileExistsError:
+                pass
+            else:
+                with self._fd(os.open(workspace, _DIR_FLAGS, dir_fd=root_fd)) as fd:
+                    self._chown(fd)
+        return self.root / workspace
+
+    @staticmethod
+    @contextmanager
+    def _fd(fd: int) -> Iterator[int]:
+        try:
+            yield fd
+        finally:
+            os.close(fd)
+
+    def _chown(self, fd: int) -> None:
+        if self.owner is not None:
+            os.fchown(fd, *self.owner)
+
+    @contextmanager
+    def _parent(self, workspace: str, parts: list[str], *, create: bool) -> Iterator[int]:
+        """An fd of the directory holding ``parts[-1]``, reached without following links."""
+        self.ensure(workspace)
+        fd = os.open(self.root / workspace, _DIR_FLAGS)
+        try:
+            for part in parts[:-1]:
+                if create:
+                    try:
+                        os.mkdir(part, 0o755, dir_fd=fd)
+                    except FileExistsError:
+                        pass
+                    else:
+                        with self._fd(os.open(part, _DIR_FLAGS, dir_fd=fd)) as new_fd:
+                            self._chown(new_fd)
+                try:
+                    next_fd = os.open(part, _DIR_FLAGS, dir_fd=fd)
+                except FileNotFoundError:
+                    raise WorkspaceError("not_found", "no such file in the workspace") from None
+                except (NotADirectoryError, OSError) as exc:
+                    raise WorkspaceError(
+                        "invalid", f"'{part}' is a symlink or not a directory"
+                    ) from exc
+                os.close(fd)
+                fd = next_fd
+            yield fd
+        finally:
+            os.close(fd)
+
+    def write(self, workspace: str, path: str, data: bytes) -> FileInfo:
+        parts = split_path(path)
+        if len(data) > self.max_file_bytes:
+            raise WorkspaceError("too_large", f"file is over {self.max_file_bytes} bytes")
+        with self._parent(workspace, parts, create=True) as dir_fd:
+            tmp = _UPLOAD_PREFIX + secrets.token_hex(8)
+            flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+            fd = os.open(tmp, flags, 0o644, dir_fd=dir_fd)
+            try:
+                with os.fdopen(fd, "wb", closefd=False) as out:
+                    out.write(data)
+                self._chown(fd)
+                # rename replaces whatever entry is there (a planted symlink included) and
+                # never writes through it.
+                os.rename(tmp, parts[-1], src_dir_fd=dir_fd, dst_dir_fd=dir_fd)
+                info = os.fstat(fd)
+            except IsADirectoryError:
+                os.unlink(tmp, dir_fd=dir_fd)
+                raise WorkspaceError("invalid", "path is a directory") from None
+            except OSError:
+                os.unlink(tmp, dir_fd=dir_fd)
+                raise
+            finally:
+                os.close(fd)
+        return FileInfo(path=path, size=info.st_size, modified=info.st_mtime)
+
+    def read(self, workspace: str, path: str) -> bytes:
+        parts = split_path(path)
+        with self._parent(workspace, parts, create=False) as dir_fd:
+            flags = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
+            try:
+                fd = os.open(parts[-1], flags, dir_fd=dir_fd)
+            except FileNotFoundError:
+                raise WorkspaceError("not_found", "no such file in the workspace") from None
+            except OSError as exc:  # ELOOP for a symlink, ENXIO for a socket
+                raise WorkspaceError("invalid", "not a regular file (symlink?)") from exc
+            with os.fdopen(fd, "rb") as src:
+                info = os.fstat(fd)
+                if not stat.S_ISREG(info.st_mode):
+                    raise WorkspaceError("invalid", "not a regular file")
+                if info.st_size > self.max_file_bytes:
+                    raise WorkspaceError("too_large", f"file is over {self.max_file_bytes} bytes")
+                return src.read(self.max_file_bytes + 1)[: self.max_file_bytes]
+
+    def delete(self, workspace: str, path: str) -> None:
+        parts = split_path(path)
+        with self._parent(workspace, parts, create=False) as dir_fd:
+            try:
+                info = os.stat(parts[-1], dir_fd=dir_fd, follow_symlinks=False)
+            except FileNotFoundError:
+                raise WorkspaceError("not_found", "no such file in the workspace") from None
+            if stat.S_ISDIR(info.st_mode):
+                raise WorkspaceError("invalid", "path is a directory")
+            # unlink removes the entry itself: a symlink goes, its target stays.
+            os.unlink(parts[-1], dir_fd=dir_fd)
+
+    def _walk(self, workspace: str) -> Iterator[tuple[str, os.stat_result]]:
+        self.ensure(workspace)
+        root_fd = os.open(self.root / workspace, _DIR_FLAGS)
+        try:
+            # fwalk never descends into a symlinked directory when follow_symlinks=False.
+            for top, _dirs, files, dir_fd in os.fwalk(dir_fd=root_fd, follow_symlinks=False):
+                for name in files:
+                    try:
+                        info = os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
+                    except FileNotFoundError:
+                        continue
+                    if stat.S_ISREG(info.st_mode) and not name.startswith(_UPLOAD_PREFIX):
+                        yield os.path.normpath(os.path.join(top, name)), info
+        finally:
+            os.close(root_fd)
+
+    def list(self, workspace: str, prefix: str = "") -> list[FileInfo]:
+        _check_text(prefix, "prefix")
+        found: list[FileInfo] = []
+        for rel, info in self._walk(workspace):
+            if rel.startswith(prefix):
+                found.append(FileInfo(path=rel, size=info.st_size, modified=info.st_mtime))
+                if len(found) >= MAX_LISTED:
+                    break
+        return sorted(found, key=lambda f: f.path)
+
+    def usage(self, workspace: str) -> WorkspaceUsage:
+        total = files = 0
+        for _rel, info in self._walk(workspace):
+            total += info.st_size
+            files += 1
+        return WorkspaceUsage(bytes=total, files=files)
