@@ -171,11 +171,14 @@ def production_problems(settings: Settings) -> list[str]:
     if not settings.database_url or settings.database_url.startswith("sqlite"):
         problems.append(f"{ENV_PREFIX}DATABASE_URL must point at PostgreSQL, not SQLite")
     if not settings.redis_url:
-        problems.append(f"{ENV_PREFIX}REDIS_URL must be set: the in-process store is single-process")
+        problems.append(
+            f"{ENV_PREFIX}REDIS_URL must be set: the in-process store is single-process"
+        )
     backend = settings.sandbox_backend
     if backend is None or backend is SandboxBackend.fallback:
         problems.append(
-            f"{ENV_PREFIX}SANDBOX_BACKEND must be 'remote' or 'bwrap': the fallback sandbox is unsafe"
+            f"{ENV_PREFIX}SANDBOX_BACKEND must be 'remote' or 'bwrap': "
+            "the fallback sandbox is unsafe"
         )
     if (
         backend is SandboxBackend.remote

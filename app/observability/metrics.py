@@ -11,14 +11,18 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 REGISTRY = CollectorRegistry(auto_describe=True)
 
 BUILD_INFO = Gauge(
-    "nox_build_info", "Version and environment of this process", ["version", "environment"],
+    "nox_build_info",
+    "Version and environment of this process",
+    ["version", "environment"],
     registry=REGISTRY,
 )
 HTTP_REQUESTS = Counter(
     "nox_http_requests", "HTTP requests handled", ["method", "route", "status"], registry=REGISTRY
 )
 HTTP_DURATION = Histogram(
-    "nox_http_request_duration_seconds", "HTTP request latency", ["method", "route"],
+    "nox_http_request_duration_seconds",
+    "HTTP request latency",
+    ["method", "route"],
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
     registry=REGISTRY,
 )
@@ -27,13 +31,17 @@ HTTP_IN_PROGRESS = Gauge(
 )
 RUNS = Counter("nox_runs", "Sandbox runs by outcome", ["language", "status"], registry=REGISTRY)
 RUN_DURATION = Histogram(
-    "nox_run_duration_seconds", "Wall time of sandbox runs", ["language"],
+    "nox_run_duration_seconds",
+    "Wall time of sandbox runs",
+    ["language"],
     buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
     registry=REGISTRY,
 )
 RUNS_IN_PROGRESS = Gauge("nox_runs_in_progress", "Sandbox runs executing now", registry=REGISTRY)
 FILE_OPERATIONS = Counter(
-    "nox_file_operations", "Workspace file operations", ["operation", "outcome"],
+    "nox_file_operations",
+    "Workspace file operations",
+    ["operation", "outcome"],
     registry=REGISTRY,
 )
 LOGINS = Counter("nox_logins", "Login attempts", ["provider", "outcome"], registry=REGISTRY)
@@ -41,7 +49,9 @@ RATE_LIMITED = Counter(
     "nox_rate_limited", "Requests refused by a quota or rate limit", ["limit"], registry=REGISTRY
 )
 COMPONENT_UP = Gauge(
-    "nox_component_up", "1 when a dependency answered its last readiness check", ["component"],
+    "nox_component_up",
+    "1 when a dependency answered its last readiness check",
+    ["component"],
     registry=REGISTRY,
 )
 DISK_FREE = Gauge(

@@ -1,0 +1,87 @@
+"""Writing audit events: each in its own short transaction, appended to the hash chain."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import Request
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from app.audit.chain import GENESIS, event_hash
+from app.audit.models import AuditEvent, AuditHead
+from app.db import utcnow
+from app.observability.context import request_id_var
+from app.state import get_state
+
+log = logging.getLogger(__name__)
+
+
+async def _append(session: AsyncSession, event: AuditEvent) -> None:
+    # Row lock on PostgreSQL serialises appends across replicas; SQLite serialises writers.
+    head = (
+        await session.execute(select(AuditHead).where(AuditHead.id == 1).with_for_update())
+    ).scalar_one_or_none()
+    if head is None:
+        head = AuditHead(id=1, last_event_id=0, last_hash=GENESIS)
+        session.add(head)
+    session.add(event)
+    await session.flush()
+    event.prev_hash = head.last_hash
+    event.hash = event_hash(event, head.last_hash)
+    head.last_event_id, head.last_hash = event.id, event.hash
+
+
+async def record_event(
+    sessionmaker: async_sessionmaker[AsyncSession],
+    *,
+    action: str,
+    outcome: str,
+    actor_id: int | None,
+    target: str = "",
+    duration_ms: float | None = None,
+    detail: dict[str, Any] | None = None,
+    request_id: str = "",
+    client_addr: str = "",
+) -> None:
+    event = AuditEvent(
+        created_at=utcnow(),
+        actor_id=actor_id,
+        action=action,
+        target=target[:512],
+        outcome=outcome,
+        request_id=request_id or request_id_var.get(),
+        client_addr=client_addr,
+        duration_ms=duration_ms,
+        detail=detail or {},
+        prev_hash="",
+        hash="",
+    )
+    async with sessionmaker() as session, session.begin():
+        await _append(session, event)
+
+
+async def record(
+    request: Request,
+    *,
+    action: str,
+    outcome: str,
+    actor_id: int | None,
+    target: str = "",
+    duration_ms: float | None = None,
+    detail: dict[str, Any] | None = None,
+) -> None:
+    state = get_state(request)
+    async with state.audit_lock:  # one writer per process keeps SQLite from lock upgrades
+        await record_event(
+            state.sessionmaker,
+            action=action,
+            outcome=outcome,
+            actor_id=actor_id,
+            target=target,
+            duration_ms=duration_ms,
+            detail=detail,
+            request_id=request_id_var.get(),
+            client_addr=request.client.host if request.client else "",
+        )

@@ -1,0 +1,1 @@
+"""Authentication: personal API tokens, server-side sessions, login providers."""

@@ -1,0 +1,94 @@
+"""The caller, personal API tokens, and the development-only login."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request, Response
+
+from app.audit.service import record
+from app.auth import tokens
+from app.auth.deps import CurrentUser
+from app.auth.schemas import DevLogin, MePublic, TokenCreate, TokenCreated, TokenPublic
+from app.auth.sessions import create_session, set_session_cookie
+from app.db import SessionDep
+from app.errors import NoxProblem
+from app.observability.metrics import LOGINS
+from app.state import StateDep
+from app.users.models import User
+from app.users.service import get_or_create_by_email
+
+router = APIRouter(prefix="/api/v7/auth", tags=["auth"])
+
+
+def me_public(user: User) -> MePublic:
+    return MePublic(
+        id=user.id,
+        email=user.email,
+        name=user.name,
+        role=user.role,
+        providers=sorted({i.provider for i in user.identities}),
+    )
+
+
+@router.get("/me")
+async def me(user: CurrentUser) -> MePublic:
+    return me_public(user)
+
+
+@router.post("/tokens", status_code=201)
+async def create_token(
+    body: TokenCreate, user: CurrentUser, session: SessionDep, request: Request
+) -> TokenCreated:
+    token, plaintext = await tokens.create_token(session=session, user=user, name=body.name)
+    await session.commit()
+    await record(
+        request,
+        action="token.create",
+        outcome="success",
+        actor_id=user.id,
+        target=f"token:{token.id}",
+    )
+    return TokenCreated(
+        **TokenPublic.model_validate(token, from_attributes=True).model_dump(), token=plaintext
+    )
+
+
+@router.get("/tokens")
+async def list_tokens(user: CurrentUser, session: SessionDep) -> list[TokenPublic]:
+    found = await tokens.list_tokens(session=session, user=user)
+    return [TokenPublic.model_validate(t, from_attributes=True) for t in found]
+
+
+@router.delete("/tokens/{token_id}", status_code=204)
+async def revoke_token(
+    token_id: int, user: CurrentUser, session: SessionDep, request: Request
+) -> Response:
+    token = await tokens.revoke_token(session=session, user=user, token_id=token_id)
+    if token is None:
+        raise NoxProblem(404, "Not Found", f"you have no token {token_id}")
+    await session.commit()
+    await record(
+        request,
+        action="token.revoke",
+        outcome="success",
+        actor_id=user.id,
+        target=f"token:{token_id}",
+    )
+    return Response(status_code=204)
+
+
+@router.post("/dev-login")
+async def dev_login(
+    body: DevLogin, session: SessionDep, state: StateDep, request: Request, response: Response
+) -> MePublic:
+    """Log in as any email without a provider: local development only."""
+    if not state.settings.dev_login_enabled or state.settings.is_production:
+        raise NoxProblem(404, "Not Found", "development login is disabled")
+    user = await get_or_create_by_email(session=session, email=body.email, admin=body.admin)
+    await session.commit()
+    session_id = await create_session(store=state.store, settings=state.settings, user_id=user.id)
+    set_session_cookie(response, state.settings, session_id)
+    LOGINS.labels(provider="dev", outcome="success").inc()
+    await record(
+        request, action="auth.login", outcome="success", actor_id=user.id, target="provider:dev"
+    )
+    return me_public(user)

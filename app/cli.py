@@ -1,0 +1,76 @@
+"""The ``nox`` command line: serve, migrate, tokens, audit; domain commands plug in below."""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+import sys
+
+import click
+
+from app.settings import UnsafeSettingsError, check_production, check_workers, get_settings
+
+# Domain modules that add their own commands to ``nox``: each defines ``register(main)``.
+DOMAIN_CLIS = ("app.auth.cli", "app.audit.cli")
+
+
+@click.group()
+@click.version_option(package_name="nox")
+def main() -> None:
+    """Nox 7: run Python and shell in a kernel-isolated sandbox."""
+
+
+@main.command()
+@click.option("--host", default=None, help="listen address (default NOX_HOST)")
+@click.option("--port", type=int, default=None, help="listen port (default NOX_PORT)")
+@click.option("--reload", is_flag=True, help="restart on code changes (development)")
+def serve(host: str | None, port: int | None, reload: bool) -> None:
+    """Run the api (embedded defaults: SQLite, in-process store and executor)."""
+    import uvicorn
+
+    from app.observability.logging import configure_logging
+
+    settings = get_settings()
+    try:
+        check_production(settings)
+        check_workers(settings)
+    except UnsafeSettingsError as exc:
+        raise click.ClickException(str(exc)) from exc
+    configure_logging(settings.log_level)
+    uvicorn.run(
+        "app.main:create_app",
+        factory=True,
+        host=host or settings.host,
+        port=port or settings.port,
+        workers=None if reload else settings.workers,
+        reload=reload,
+        log_config=None,
+        proxy_headers=True,
+        forwarded_allow_ips="*" if settings.is_production else "127.0.0.1",
+        timeout_graceful_shutdown=int(settings.sandbox.wall_max_s) + 5,
+    )
+
+
+@main.command()
+@click.option("--revision", default="head", show_default=True)
+@click.option("--downgrade", is_flag=True, help="go down to --revision instead of up")
+def migrate(revision: str, downgrade: bool) -> None:
+    """Bring the database schema to a revision; safe to run from several replicas at once."""
+    from app.migrate import migrate as run_migrate
+
+    before, after = asyncio.run(run_migrate(get_settings(), revision, downgrade=downgrade))
+    if before == after:
+        click.echo(f"schema already at {after}; nothing to apply")
+    else:
+        click.echo(f"schema migrated from {before} to {after}")
+
+
+def _register_domains() -> None:
+    for name in DOMAIN_CLIS:
+        importlib.import_module(name).register(main)
+
+
+_register_domains()
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,48 @@
+"""Liveness, readiness, metrics and the status document."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Response
+from fastapi.responses import JSONResponse
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from app import __version__
+from app.observability.checks import check_components, refresh_disk_metrics
+from app.observability.metrics import REGISTRY
+from app.state import StateDep
+
+router = APIRouter(tags=["observability"])
+
+
+@router.get("/healthz")
+async def healthz() -> dict[str, str]:
+    return {"status": "ok"}
+
+
+@router.get("/readyz")
+async def readyz(state: StateDep) -> JSONResponse:
+    components = await check_components(state)
+    ready = all(c.ok for c in components.values())
+    body = {
+        "status": "ready" if ready else "not ready",
+        "components": {name: c.model_dump() for name, c in components.items()},
+    }
+    return JSONResponse(body, status_code=200 if ready else 503)
+
+
+@router.get("/metrics")
+async def metrics(state: StateDep) -> Response:
+    await check_components(state)
+    refresh_disk_metrics(state)
+    return Response(generate_latest(REGISTRY), media_type=CONTENT_TYPE_LATEST)
+
+
+@router.get("/api/v7/status")
+async def status(state: StateDep) -> dict[str, object]:
+    components = await check_components(state)
+    return {
+        "service": "nox",
+        "version": __version__,
+        "environment": state.settings.env.value,
+        "components": {name: c.model_dump() for name, c in components.items()},
+    }

@@ -1,0 +1,1 @@
+"""Quotas and rate limits, counted in the store so every replica shares them."""

@@ -1,0 +1,17 @@
+"""Every router the api serves, in one list (order matters only for overlapping paths)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from app.audit.router import router as audit_router
+from app.auth.router import router as auth_router
+from app.observability.router import router as observability_router
+from app.users.router import router as users_router
+
+ROUTERS: list[APIRouter] = [
+    observability_router,
+    auth_router,
+    users_router,
+    audit_router,
+]

@@ -1,0 +1,33 @@
+"""The store interface both backends implement."""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+
+class Store(Protocol):
+    name: str
+
+    async def get(self, key: str) -> bytes | None: ...
+
+    async def set(self, key: str, value: bytes | str, ttl_s: int) -> None: ...
+
+    async def getdel(self, key: str) -> bytes | None:
+        """Return and delete atomically: a value can be taken once."""
+        ...
+
+    async def delete(self, key: str) -> None: ...
+
+    async def incr(self, key: str, amount: int = 1, ttl_s: int | None = None) -> int:
+        """Add ``amount`` and return the new value; ``ttl_s`` is set when the key is created."""
+        ...
+
+    async def incr_float(self, key: str, amount: float, ttl_s: int | None = None) -> float: ...
+
+    async def ttl(self, key: str) -> int:
+        """Seconds left before ``key`` expires; -1 without expiry, -2 when missing."""
+        ...
+
+    async def ping(self) -> bool: ...
+
+    async def aclose(self) -> None: ...

@@ -1,0 +1,51 @@
+"""Admin user management: list, role, active, quotas."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Request
+
+from app.audit.service import record
+from app.auth.deps import AdminUser
+from app.db import SessionDep
+from app.errors import NoxProblem
+from app.users import service
+from app.users.schemas import UserPage, UserPublic, UserUpdate
+
+router = APIRouter(prefix="/api/v7/admin/users", tags=["admin"])
+
+
+@router.get("")
+async def list_users(
+    _: AdminUser,
+    session: SessionDep,
+    cursor: Annotated[int, Query(ge=0)] = 0,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+) -> UserPage:
+    users = await service.list_users(session=session, after_id=cursor, limit=limit + 1)
+    items = [UserPublic.model_validate(u) for u in users[:limit]]
+    return UserPage(items=items, next_cursor=items[-1].id if len(users) > limit else None)
+
+
+@router.patch("/{user_id}")
+async def update_user(
+    user_id: int, body: UserUpdate, admin: AdminUser, session: SessionDep, request: Request
+) -> UserPublic:
+    user = await service.get_user(session=session, user_id=user_id)
+    if user is None:
+        raise NoxProblem(404, "Not Found", f"no user {user_id}")
+    if user.id == admin.id and (body.role == "user" or body.is_active is False):
+        raise NoxProblem(409, "Conflict", "admins cannot demote or deactivate themselves")
+    changes = body.model_dump(exclude_none=True)
+    await service.update_user(session=session, user=user, **changes)
+    await session.commit()
+    await record(
+        request,
+        action="admin.user.update",
+        outcome="success",
+        actor_id=admin.id,
+        target=f"user:{user_id}",
+        detail=changes,
+    )
+    return UserPublic.model_validate(user)

@@ -1,0 +1,51 @@
+"""Admin views of users."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from app.settings import QuotaLimits
+
+
+class UserPublic(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    email: str | None
+    name: str
+    role: str
+    is_active: bool
+    quotas: dict[str, Any] | None
+    created_at: datetime
+
+
+class UserPage(BaseModel):
+    items: list[UserPublic]
+    next_cursor: int | None
+
+
+class UserUpdate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    role: Literal["admin", "user"] | None = None
+    is_active: bool | None = None
+    quotas: dict[str, float] | None = Field(
+        default=None, description="overrides of the default quotas; {} clears them"
+    )
+
+    @field_validator("quotas")
+    @classmethod
+    def _known_quotas(cls, value: dict[str, float] | None) -> dict[str, float] | None:
+        if value is None:
+            return None
+        unknown = set(value) - set(QuotaLimits.model_fields)
+        if unknown:
+            known = ", ".join(sorted(QuotaLimits.model_fields))
+            raise ValueError(f"unknown quota {sorted(unknown)}; known: {known}")
+        if any(v < 0 for v in value.values()):
+            raise ValueError("quotas must not be negative")
+        QuotaLimits.model_validate(value)
+        return value
