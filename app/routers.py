@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from app.audit.router import router as audit_router
+from app.auth.oauth.routes import router as oauth_router
 from app.auth.router import router as auth_router
 from app.observability.router import router as observability_router
 from app.users.router import router as users_router
@@ -12,6 +13,7 @@ from app.users.router import router as users_router
 ROUTERS: list[APIRouter] = [
     observability_router,
     auth_router,
+    oauth_router,
     users_router,
     audit_router,
 ]
