@@ -1,0 +1,134 @@
+"""Command line of the deploy tooling (scripts/deploy.sh runs ``python3 -m deploy``).
+
+  deploy   --target swarm|k8s --env ENV --image REF   migrate, roll, smoke, record (or roll back)
+  rollback --target swarm|k8s --env ENV               return to the previous good deploy
+  smoke    --url URL                                  GET /healthz, /readyz, /api/v7/status
+  history  --target swarm|k8s --env ENV               the JSON-lines record
+  init-secrets --env ENV                              (swarm) random Docker secrets, once
+
+Environment: NOX_DEPLOY_STATE_DIR (history; default ~/.local/state/nox-deploy),
+NOX_STACK (default nox-ENV), NOX_SECRETS (secret name prefix, default STACK-v1),
+NOX_EDGE_PORT, NOX_SMOKE_URL, NOX_API_REPLICAS, NOX_K8S_NAMESPACE, DOCKER, KUBECTL.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import secrets
+import subprocess
+import sys
+from pathlib import Path
+
+from deploy.history import load
+from deploy.k8s import Kubernetes
+from deploy.rollout import DeployFailed, Target, deploy, rollback
+from deploy.smoke import SmokeFailed, smoke
+from deploy.swarm import RolloutFailed, Swarm
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def stack_name(env: str) -> str:
+    return os.environ.get("NOX_STACK", f"nox-{env}")
+
+
+def make_target(kind: str, env: str) -> Target:
+    if kind == "swarm":
+        stack = stack_name(env)
+        return Swarm(
+            stack=stack,
+            stack_file=REPO / "swarm" / "stack.yaml",
+            api_replicas=int(os.environ.get("NOX_API_REPLICAS", "2")),
+            docker=os.environ.get("DOCKER", "docker"),
+            extra_env={"NOX_SECRETS": os.environ.get("NOX_SECRETS", f"{stack}-v1")},
+        )
+    namespace = os.environ.get("NOX_K8S_NAMESPACE", "nox" if env == "prod" else f"nox-{env}")
+    return Kubernetes(
+        env=env, k8s_dir=REPO / "k8s", namespace=namespace,
+        kubectl=os.environ.get("KUBECTL", "kubectl"),
+    )  # fmt: skip
+
+
+def smoke_url(kind: str, given: str | None) -> str:
+    if given or os.environ.get("NOX_SMOKE_URL"):
+        return given or os.environ["NOX_SMOKE_URL"]
+    if kind == "swarm":
+        return f"http://127.0.0.1:{os.environ.get('NOX_EDGE_PORT', '8080')}"
+    raise DeployFailed("set --smoke-url (or NOX_SMOKE_URL) to the public URL of this environment")
+
+
+def init_secrets(env: str) -> None:
+    """Random values for every secret the stack references; existing ones are kept."""
+    docker = os.environ.get("DOCKER", "docker")
+    prefix = os.environ.get("NOX_SECRETS", f"{stack_name(env)}-v1")
+    pg, rd = secrets.token_hex(24), secrets.token_hex(24)
+    values = {
+        "secret-key": secrets.token_urlsafe(48),
+        "executor-secret": secrets.token_urlsafe(48),
+        "postgres-password": pg,
+        "redis-password": rd,
+        "database-url": f"postgresql+asyncpg://nox:{pg}@postgres:5432/nox",
+        "redis-url": f"redis://:{rd}@redis:6379/0",
+    }
+    existing = subprocess.run(
+        [docker, "secret", "ls", "--format", "{{.Name}}"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()
+    if any(f"{prefix}-{n}" in existing for n in values):
+        print(f"secrets {prefix}-* exist already; rotate by choosing a new NOX_SECRETS prefix")
+        return
+    for name, value in values.items():
+        subprocess.run(
+            [docker, "secret", "create", f"{prefix}-{name}", "-"], input=value, text=True,
+            check=True, capture_output=True,
+        )  # fmt: skip
+        print(f"created secret {prefix}-{name}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="deploy", description=__doc__.split("\n")[0])
+    parser.add_argument(
+        "command", choices=["deploy", "rollback", "smoke", "history", "init-secrets"]
+    )
+    parser.add_argument("--target", choices=["swarm", "k8s"], default="swarm")
+    parser.add_argument("--env", default="staging")
+    parser.add_argument("--image")
+    parser.add_argument("--smoke-url", "--url", dest="url")
+    parser.add_argument("--state-dir", type=Path)
+    args = parser.parse_args(argv)
+    state_dir = args.state_dir or Path(
+        os.environ.get("NOX_DEPLOY_STATE_DIR", Path.home() / ".local/state/nox-deploy")
+    )
+    try:
+        if args.command == "smoke":
+            smoke(smoke_url(args.target, args.url))
+        elif args.command == "history":
+            for entry in load(state_dir, env=args.env, target=args.target):
+                print(
+                    f"{entry.time} {entry.status:9} {entry.action:8} {entry.image} {entry.detail}"
+                )
+        elif args.command == "init-secrets":
+            init_secrets(args.env)
+        elif args.command == "deploy":
+            if not args.image:
+                parser.error("deploy needs --image REF (ideally ref@sha256:...)")
+            deploy(
+                make_target(args.target, args.env), image=args.image, env=args.env,
+                kind=args.target, state_dir=state_dir, smoke_url=smoke_url(args.target, args.url),
+            )  # fmt: skip
+        else:
+            rollback(
+                make_target(args.target, args.env), env=args.env, kind=args.target,
+                state_dir=state_dir, smoke_url=smoke_url(args.target, args.url),
+            )  # fmt: skip
+    except (DeployFailed, RolloutFailed, SmokeFailed) as exc:
+        print(f"deploy: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,140 @@
+"""The Kubernetes target: `kubectl apply -k` of a generated overlay, blue/green switch.
+
+No cluster runs on the development machines: this branch is exercised with a fake kubectl
+(tests/container/test_deploy_k8s_fake_kubectl.py) that records the calls and, when a real
+kubectl is installed, renders the generated kustomization.
+
+A release: the idle slot (the one the ``api`` Service does not select) gets the new image,
+the migration Job runs, the slot's rollout must finish, then the ``api`` Service selector
+switches to it and ``api-preview`` to the old slot. Rollback switches the selector back.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from deploy.swarm import RolloutFailed
+
+SLOTS = ("blue", "green")
+
+
+@dataclass(frozen=True)
+class Kubernetes:
+    env: str
+    k8s_dir: Path
+    namespace: str
+    timeout_s: float = 600.0
+    kubectl: str = "kubectl"
+
+    def run(self, *args: str) -> str:
+        cmd = [self.kubectl, "-n", self.namespace, *args]
+        proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
+        if proc.returncode != 0:
+            raise RolloutFailed(f"kubectl {' '.join(args[:3])}: {proc.stderr.strip()}")
+        return proc.stdout.strip()
+
+    def active_slot(self) -> str:
+        slot = self.run("get", "service", "api", "-o", "jsonpath={.spec.selector.slot}")
+        return slot if slot in SLOTS else "blue"
+
+    def idle_slot(self) -> str:
+        return SLOTS[1 - SLOTS.index(self.active_slot())]
+
+    def slot_image(self, slot: str) -> str | None:
+        try:
+            image = self.run(
+                "get", "deployment", f"api-{slot}",
+                "-o", "jsonpath={.spec.template.spec.containers[0].image}",
+            )  # fmt: skip
+        except RolloutFailed:
+            return None
+        return image or None
+
+    def current_image(self) -> str | None:
+        return self.slot_image(self.active_slot())
+
+    def digest(self, image: str) -> str:
+        if "@sha256:" not in image:
+            raise RolloutFailed(f"Kubernetes deploys images by digest only, got {image}")
+        return image.split("@", 1)[1]
+
+    def apply(self, *, slot_images: dict[str, str], image: str, active: str) -> None:
+        with tempfile.TemporaryDirectory(prefix="nox-deploy-") as tmp:
+            write_kustomization(
+                Path(tmp), overlay=self.k8s_dir / "overlays" / self.env,
+                slot_images=slot_images, image=image, active=active,
+            )  # fmt: skip
+            self.run("apply", "-k", tmp)
+
+    def migrate(self, image: str) -> None:
+        active, idle = self.active_slot(), self.idle_slot()
+        current = self.slot_image(active) or image
+        self.run("delete", "job", "nox-migrate", "--ignore-not-found", "--wait=true")
+        self.apply(slot_images={active: current, idle: image}, image=image, active=active)
+        self.run(
+            "wait",
+            "--for=condition=complete",
+            "job/nox-migrate",
+            f"--timeout={self.timeout_s:.0f}s",
+        )
+
+    def roll(self, image: str) -> None:
+        idle = self.idle_slot()
+        for deployment in (f"api-{idle}", "executor"):
+            self.run(
+                "rollout", "status", f"deployment/{deployment}", f"--timeout={self.timeout_s:.0f}s"
+            )
+        self.switch(idle)
+
+    def restore(self, image: str) -> None:
+        for slot in SLOTS:
+            if self.slot_image(slot) == image:
+                self.switch(slot)
+                return
+        active = self.active_slot()
+        self.apply(slot_images={s: image for s in SLOTS}, image=image, active=active)
+        self.roll(image)
+
+    def switch(self, slot: str) -> None:
+        other = SLOTS[1 - SLOTS.index(slot)]
+        for service, to in (("api", slot), ("api-preview", other)):
+            patch = json.dumps({"spec": {"selector": {"slot": to}}})
+            self.run("patch", "service", service, "--type", "merge", "-p", patch)
+
+
+def write_kustomization(
+    out: Path, *, overlay: Path, slot_images: dict[str, str], image: str, active: str
+) -> None:
+    """A kustomization (written as JSON, which YAML parsers accept) over the env overlay:
+    per-workload images as patches, as both slots carry the same image name after the
+    overlay's own ``images:`` step, and the Service selectors as they are live."""
+    container = "/spec/template/spec/containers/0/image"
+    targets = [("Deployment", f"api-{slot}", container, ref) for slot, ref in slot_images.items()]
+    targets += [
+        ("Deployment", "executor", container, image),
+        ("Job", "nox-migrate", container, image),
+        ("CronJob", "nox-backup", "/spec/jobTemplate" + container, image),
+    ]
+    patches = [
+        {
+            "target": {"kind": kind, "name": name},
+            "patch": json.dumps([{"op": "replace", "path": path, "value": ref}]),
+        }
+        for kind, name, path, ref in targets
+    ]
+    idle = SLOTS[1 - SLOTS.index(active)]
+    for service, slot in (("api", active), ("api-preview", idle)):
+        selector = json.dumps([{"op": "replace", "path": "/spec/selector/slot", "value": slot}])
+        patches.append({"target": {"kind": "Service", "name": service}, "patch": selector})
+    kustomization = {
+        "apiVersion": "kustomize.config.k8s.io/v1beta1",
+        "kind": "Kustomization",
+        "resources": [os.path.relpath(overlay, out)],
+        "patches": patches,
+    }
+    (out / "kustomization.yaml").write_text(json.dumps(kustomization, indent=2) + "\n")

@@ -1,0 +1,73 @@
+"""deploy / rollback: the one code path behind scripts/deploy.sh and `dagger call deploy`."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Protocol
+
+from deploy.history import DEPLOYED, FAILED, Entry, current, load, record, rollback_target
+from deploy.smoke import SmokeFailed, smoke
+from deploy.swarm import RolloutFailed
+
+
+class Target(Protocol):
+    def current_image(self) -> str | None: ...
+    def digest(self, image: str) -> str: ...
+    def migrate(self, image: str) -> None: ...
+    def roll(self, image: str) -> None: ...
+    def restore(self, image: str) -> None: ...
+
+
+class DeployFailed(Exception):
+    pass
+
+
+def say(message: str) -> None:
+    print(f"deploy: {message}", file=sys.stderr, flush=True)
+
+
+def deploy(
+    target: Target, *, image: str, env: str, kind: str, state_dir: Path, smoke_url: str
+) -> Entry:
+    digest = target.digest(image)
+    previous = target.current_image()
+    say(f"{env}/{kind}: {image} ({digest}); running now: {previous or 'nothing'}")
+    try:
+        say("migrations (before any new code serves)")
+        target.migrate(image)
+    except RolloutFailed as exc:
+        record(state_dir, Entry(env, kind, image, digest, FAILED, detail=f"migrate: {exc}"))
+        raise DeployFailed(f"migrations failed, nothing rolled: {exc}") from exc
+    try:
+        say("rollout")
+        target.roll(image)
+        say(f"smoke test {smoke_url}")
+        smoke(smoke_url)
+    except (RolloutFailed, SmokeFailed) as exc:
+        record(state_dir, Entry(env, kind, image, digest, FAILED, detail=str(exc)))
+        if previous is None:
+            raise DeployFailed(f"{exc}; nothing ran before, nothing to roll back to") from exc
+        say(f"FAILED ({exc}); rolling back to {previous}")
+        target.restore(previous)
+        smoke(smoke_url)
+        raise DeployFailed(f"{exc}; rolled back to {previous}") from exc
+    entry = Entry(env, kind, image, digest, DEPLOYED)
+    record(state_dir, entry)
+    say(f"deployed {image}")
+    return entry
+
+
+def rollback(target: Target, *, env: str, kind: str, state_dir: Path, smoke_url: str) -> Entry:
+    entries = load(state_dir, env=env, target=kind)
+    now, back = current(entries), rollback_target(entries)
+    if now is None or back is None:
+        raise DeployFailed(f"no earlier successful {kind} deploy of {env} in the history")
+    say(f"rolling {env} back from {now.image} to {back.image} (deployed {back.time})")
+    target.restore(back.image)
+    smoke(smoke_url)
+    entry = Entry(
+        env, kind, back.image, back.digest, DEPLOYED, action="rollback", detail=now.digest
+    )
+    record(state_dir, entry)
+    return entry

@@ -1,0 +1,181 @@
+"""The Swarm target: `docker stack deploy` of swarm/stack.yaml in two phases.
+
+Phase 1 runs the migrate job with the new image while api and executor keep the running one
+(on a first deploy the api waits at 0 replicas); phase 2 rolls api and executor with
+start-first updates that Swarm itself rolls back when the new tasks turn unhealthy.
+The edge keeps its image: it holds the host-mode port, so replacing it is a separate step.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import subprocess
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+TERMINAL_BAD = {"rollback_started", "rollback_completed", "rollback_paused", "paused"}
+
+
+class RolloutFailed(Exception):
+    pass
+
+
+@dataclass(frozen=True)
+class Swarm:
+    stack: str
+    stack_file: Path
+    api_replicas: int = 2
+    timeout_s: float = 300.0
+    docker: str = "docker"
+    extra_env: dict[str, str] = field(default_factory=dict)
+
+    def run(self, *args: str, env: dict[str, str] | None = None) -> str:
+        proc = subprocess.run(
+            [self.docker, *args], capture_output=True, text=True, env=env, check=False
+        )
+        if proc.returncode != 0:
+            raise RolloutFailed(f"docker {' '.join(args[:3])}: {proc.stderr.strip()}")
+        return proc.stdout.strip()
+
+    def inspect(self, service: str, template: str) -> str | None:
+        proc = subprocess.run(
+            [self.docker, "service", "inspect", "--format", template, f"{self.stack}_{service}"],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        return proc.stdout.strip() if proc.returncode == 0 else None
+
+    def image_of(self, service: str) -> str | None:
+        return self.inspect(service, "{{.Spec.TaskTemplate.ContainerSpec.Image}}")
+
+    def config_rev(self) -> str:
+        """Configs are immutable in Swarm: name them after their content."""
+        digest = hashlib.sha256()
+        for name in ("edge_proxy.py", "secrets-env.sh"):
+            digest.update((self.stack_file.parent / name).read_bytes())
+        return digest.hexdigest()[:12]
+
+    def stack_deploy(
+        self, *, image: str, migrate_image: str, edge_image: str, replicas: int
+    ) -> None:
+        env = {
+            **os.environ,
+            **self.extra_env,
+            "NOX_IMAGE": image,
+            "NOX_MIGRATE_IMAGE": migrate_image,
+            "NOX_EDGE_IMAGE": edge_image,
+            "NOX_API_REPLICAS": str(replicas),
+            "NOX_STACK_NAME": self.stack,
+            "NOX_CONFIG_REV": self.config_rev(),
+        }
+        # --resolve-image never: images are given by digest or exist locally; no registry
+        # lookup may silently change what runs
+        self.run(
+            "stack", "deploy", "--resolve-image", "never", "--prune",
+            "-c", str(self.stack_file), self.stack, env=env,
+        )  # fmt: skip
+
+    def wait_job(self, service: str) -> None:
+        """Wait for the current iteration of a Swarm job; fail on its last failed attempt."""
+        deadline = time.monotonic() + self.timeout_s
+        iteration = self.inspect(
+            service, "{{if .JobStatus}}{{.JobStatus.JobIteration.Index}}{{end}}"
+        )
+        while time.monotonic() < deadline:
+            states = self._job_states(service, iteration or "0")
+            if "complete" in states:
+                return
+            if states.count("failed") + states.count("rejected") >= 5:
+                raise RolloutFailed(f"{service} job failed: {self._task_errors(service)}")
+            time.sleep(1)
+        raise RolloutFailed(f"{service} job did not finish within {self.timeout_s:.0f}s")
+
+    def _job_states(self, service: str, iteration: str) -> list[str]:
+        ids = self.run("service", "ps", "-q", "--no-trunc", f"{self.stack}_{service}").split()
+        if not ids:
+            return []
+        lines = self.run(
+            "inspect", "--format", "{{.JobIteration.Index}} {{.Status.State}}", *ids
+        ).splitlines()
+        return [ln.split()[1] for ln in lines if ln.split()[0] == iteration]
+
+    def _task_errors(self, service: str) -> str:
+        return self.run(
+            "service", "ps", "--no-trunc", "--format", "{{.CurrentState}} {{.Error}}",
+            f"{self.stack}_{service}",
+        )  # fmt: skip
+
+    def wait_rollout(self, service: str, *, started_before: str | None, changed: bool) -> None:
+        """Wait until ``service`` converged; raise when Swarm rolled the update back."""
+        deadline = time.monotonic() + self.timeout_s
+        while time.monotonic() < deadline:
+            status = self.inspect(
+                service, "{{if .UpdateStatus}}{{.UpdateStatus.StartedAt}}|{{.UpdateStatus.State}}|"
+                "{{.UpdateStatus.Message}}{{end}}",
+            ) or ""  # fmt: skip
+            started, state, message = ([*status.split("|", 2), "", ""])[:3]
+            updating = changed and started_before is not None
+            if updating and started == started_before:
+                pass  # the update has not been picked up yet
+            elif state in TERMINAL_BAD:
+                raise RolloutFailed(f"{service}: Swarm {state}: {message}")
+            elif state in ("completed", "") and self.converged(service):
+                return
+            time.sleep(1)
+        raise RolloutFailed(f"{service} did not converge within {self.timeout_s:.0f}s")
+
+    def converged(self, service: str) -> bool:
+        replicas = self.run(
+            "service", "ls", "--filter", f"name={self.stack}_{service}", "--format", "{{.Replicas}}"
+        )
+        running, _, wanted = replicas.partition(" ")[0].partition("/")
+        return bool(wanted) and running == wanted
+
+    def started_at(self, service: str) -> str | None:
+        return self.inspect(service, "{{if .UpdateStatus}}{{.UpdateStatus.StartedAt}}{{end}}")
+
+    # -- the steps rollout.py drives (the same names as the Kubernetes target) --
+
+    def current_image(self) -> str | None:
+        return self.image_of("api")
+
+    def digest(self, image: str) -> str:
+        if "@sha256:" in image:
+            return image.split("@", 1)[1]
+        found = self.run("image", "inspect", "--format", '{{join .RepoDigests " "}}|{{.Id}}', image)
+        repo_digests, _, image_id = found.partition("|")
+        for ref in repo_digests.split():
+            return ref.split("@", 1)[1]
+        return image_id  # a local build that was never pushed: its image id
+
+    def migrate(self, image: str) -> None:
+        running = self.current_image()
+        self.stack_deploy(
+            image=running or image,
+            migrate_image=image,
+            edge_image=self.image_of("edge") or image,
+            # first deploy: no api before the schema exists
+            replicas=self.api_replicas if running else 0,
+        )
+        self.wait_job("migrate")
+
+    def roll(self, image: str) -> None:
+        self._roll(image, migrate_image=image)
+
+    def restore(self, image: str) -> None:
+        # the schema stays where the newer migrations left it (they are additive)
+        self._roll(image, migrate_image=self.image_of("migrate") or image)
+
+    def _roll(self, image: str, *, migrate_image: str) -> None:
+        watched = ("api", "executor")
+        before = {s: (self.started_at(s), self.image_of(s) != image) for s in watched}
+        edge = self.image_of("edge") or image
+        self.stack_deploy(
+            image=image, migrate_image=migrate_image, edge_image=edge, replicas=self.api_replicas
+        )
+        for service, (started, changed) in before.items():
+            self.wait_rollout(service, started_before=started, changed=changed)
+        self.wait_rollout("edge", started_before=None, changed=False)
