@@ -21,6 +21,10 @@ import Provider from 'oidc-provider';
 const { values: args } = parseArgs({
   options: {
     port: { type: 'string', default: process.env.OIDC_PORT || '0' },
+    // Listen address and public issuer: loopback by default; the Dagger pipeline runs this
+    // script as a service that other containers reach by its alias (OIDC_HOST=0.0.0.0).
+    host: { type: 'string', default: process.env.OIDC_HOST || '127.0.0.1' },
+    issuer: { type: 'string', default: process.env.OIDC_ISSUER || '' },
     'redirect-uri': { type: 'string', multiple: true, default: [] },
     'client-id': { type: 'string', default: process.env.OIDC_CLIENT_ID || 'nox-e2e' },
     'client-secret': { type: 'string', default: process.env.OIDC_CLIENT_SECRET || 'nox-e2e-secret' },
@@ -52,8 +56,8 @@ function accountClaims(login) {
 }
 
 const server = createServer();
-server.listen(Number(args.port), '127.0.0.1', () => {
-  const issuer = `http://127.0.0.1:${server.address().port}`;
+server.listen(Number(args.port), args.host, () => {
+  const issuer = args.issuer || `http://127.0.0.1:${server.address().port}`;
   const provider = new Provider(issuer, {
     clients: [{
       client_id: args['client-id'],
