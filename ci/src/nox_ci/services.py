@@ -33,6 +33,7 @@ OIDC_ISSUER: Final = f"http://{OIDC_ALIAS}:{OIDC_PORT}"
 
 # The provider script the e2e tier runs on loopback; here it runs as a service.
 OIDC_SCRIPT: Final = "tests/e2e/oidc/provider.mjs"
+NODE_WORKDIR: Final = "/srv/node"
 OIDC_CLIENT_ID: Final = "nox-e2e"
 # The e2e app under test listens on the API port inside the test container.
 OIDC_REDIRECT_URI: Final = "http://127.0.0.1:8000/api/v7/auth/callback/e2e"
@@ -73,20 +74,27 @@ def redis() -> dagger.Service:
     )
 
 
+def node_peer(source: dagger.Directory) -> dagger.Container:
+    """Node with the repository's npm dependencies (oidc-provider) installed from its lock."""
+    return (
+        dag.container()
+        .from_(NODE_IMAGE)
+        .with_workdir(NODE_WORKDIR)
+        .with_file("package.json", source.file("package.json"))
+        .with_file("package-lock.json", source.file("package-lock.json"))
+        .with_mounted_cache("/root/.npm", dag.cache_volume("nox-npm"))
+        .with_exec(["npm", "ci", "--omit=dev", "--no-audit", "--no-fund"])
+    )
+
+
 def oidc(source: dagger.Directory) -> dagger.Service:
-    """The repository's own oidc-provider peer, installed from its lock file with `npm ci`."""
+    """The repository's own oidc-provider peer script, listening for the other containers."""
     check = (
         f"fetch('http://127.0.0.1:{OIDC_PORT}/.well-known/openid-configuration')"
         ".then(r => process.exit(r.ok ? 0 : 1), () => process.exit(1))"
     )
     return (
-        dag.container()
-        .from_(NODE_IMAGE)
-        .with_workdir("/srv/oidc")
-        .with_file("package.json", source.file("package.json"))
-        .with_file("package-lock.json", source.file("package-lock.json"))
-        .with_mounted_cache("/root/.npm", dag.cache_volume("nox-npm"))
-        .with_exec(["npm", "ci", "--omit=dev", "--no-audit", "--no-fund"])
+        node_peer(source)
         .with_file(OIDC_SCRIPT, source.file(OIDC_SCRIPT))
         .with_env_variable("OIDC_HOST", "0.0.0.0")  # noqa: S104 - reachable from the test container
         .with_env_variable("OIDC_PORT", str(OIDC_PORT))

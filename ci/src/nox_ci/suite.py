@@ -10,10 +10,12 @@ from collections.abc import Sequence
 from typing import Final
 
 import dagger
+from dagger import dag
 
-from .facts import ENV_PREFIX
+from .facts import ENV_PREFIX, NODE_IMAGE
 from .images import suite_image
 from .services import (
+    NODE_WORKDIR,
     OIDC_ALIAS,
     OIDC_CLIENT_ID,
     OIDC_ISSUER,
@@ -21,13 +23,19 @@ from .services import (
     POSTGRES_URL,
     REDIS_ALIAS,
     REDIS_URL,
+    node_peer,
     oidc,
     postgres,
     redis,
 )
+from .toolbox import with_apt_packages
 
 TIERS: Final = ("unit", "integration", "e2e")
 REPORT: Final = "/reports/junit.xml"
+# The test stage's WORKDIR: the tree is copied there, so the tests find node_modules beside it.
+APP_DIR: Final = "/app"
+# bubblewrap for the sandbox tests; libstdc++ for the node binary of the e2e login rig.
+SUITE_PACKAGES: Final = ("bubblewrap", "libstdc++6")
 
 # What the fixtures in tests/ read to use these services instead of starting their own.
 TEST_POSTGRES_ENV: Final = f"{ENV_PREFIX}TEST_POSTGRES_URL"
@@ -55,13 +63,23 @@ def with_services(ctr: dagger.Container, source: dagger.Directory) -> dagger.Con
     )
 
 
+def with_node(ctr: dagger.Container, source: dagger.Directory) -> dagger.Container:
+    """The e2e login rig starts its own provider with a signing key it controls (to forge
+    tokens), so the test container also gets node and the locked npm dependencies."""
+    node = dag.container().from_(NODE_IMAGE).file("/usr/local/bin/node")
+    modules = node_peer(source).directory(f"{NODE_WORKDIR}/node_modules")
+    return ctr.with_file("/usr/local/bin/node", node, permissions=0o755).with_directory(
+        f"{APP_DIR}/node_modules", modules
+    )
+
+
 def suite_container(source: dagger.Directory, tiers: Sequence[str] = TIERS) -> dagger.Container:
     """Runs the tiers; the exit code is kept (not raised) so the report survives a failure."""
     selected = check_tiers(tiers)
     return (
         suite_image(source)
-        # The sandbox tests of the e2e tier need bubblewrap, which only the runtime stage has.
-        .with_exec(["sh", "-c", "apt-get update -qq && apt-get install -y -qq bubblewrap"])
+        .with_(lambda c: with_apt_packages(c, SUITE_PACKAGES))
+        .with_(lambda c: with_node(c, source))
         .with_(lambda c: with_services(c, source))
         # In CI mode a missing prerequisite fails the tier instead of skipping it.
         .with_env_variable("CI", "true")
