@@ -1,0 +1,162 @@
+"""The bubblewrap backend: every run in fresh user, pid, net, ipc, uts, mount namespaces.
+
+Inside, the program sees a read-only ``/usr`` (the interpreter by its real path), a fresh
+``/proc`` of its own pid namespace, a minimal ``/dev``, size-capped tmpfs ``/tmp`` and
+``/dev/shm``, its source read-only under ``/sandbox``, and its workspace read-write at
+``/workspace``. Everything else (the host ``/etc``, the data directory, other workspaces, the
+server's environment) does not exist there. bwrap itself is started with a near-empty
+environment because ``/proc/1/environ`` inside the sandbox is bwrap's own.
+
+RLIMIT_NPROC counts per uid *per user namespace* (and root ignores it), so ``prlimit`` applies
+the limits inside the sandbox, after bwrap created the namespace: the process budget is then
+the sandbox's own, not shared with concurrent runs, and when the server is root the run is
+launched as a dedicated unprivileged host uid so the limit is enforced at all.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import stat
+import subprocess
+from functools import lru_cache
+from pathlib import Path
+
+from app.sandbox.interface import ExecutorHealth, Language, RunLimits, RunRequest
+from app.sandbox.local import SANDBOX_PATH, LocalExecutor, sandbox_owner, source_name
+from app.sandbox.runner import PRLIMIT, Launch, prlimit_argv
+
+PYTHON = "/usr/bin/python3"
+SHELL = "/bin/sh"
+_ROOT_LINKS = ("bin", "sbin", "lib", "lib32", "lib64", "libx32")
+_NETWORK_FILES = ("/etc/resolv.conf", "/etc/hosts", "/etc/nsswitch.conf", "/etc/ssl")
+_LAUNCH_ENV = {"PATH": "/usr/bin:/bin"}
+# Paths inside the sandbox: private tmpfs mounts, not the host's shared temp directories.
+SANDBOX_TMP = "/tmp"  # noqa: S108
+SANDBOX_SHM = "/dev/shm"  # noqa: S108
+
+
+def _system_binds() -> list[str]:
+    args = ["--ro-bind", "/usr", "/usr"]
+    for name in _ROOT_LINKS:
+        host = Path("/") / name
+        if host.is_symlink():  # merged-/usr systems: /bin -> usr/bin
+            args += ["--symlink", os.readlink(host), f"/{name}"]
+        elif host.is_dir():
+            args += ["--ro-bind", str(host), f"/{name}"]
+    # Only what programs need from /etc: alternatives symlinks and the loader cache.
+    args += ["--ro-bind-try", "/etc/alternatives", "/etc/alternatives"]
+    args += ["--ro-bind-try", "/etc/ld.so.cache", "/etc/ld.so.cache"]
+    return args
+
+
+def _namespace_args(network: bool) -> list[str]:
+    args = ["--unshare-all", "--unshare-user", "--disable-userns"]
+    # --as-pid-1: the program is the namespace's init, so bwrap reaps it directly and its
+    # rusage (with everything it reaped, and whatever the namespace teardown killed) counts.
+    args += ["--as-pid-1", "--die-with-parent", "--new-session", "--hostname", "nox-sandbox"]
+    if network:
+        args.append("--share-net")
+        for path in _NETWORK_FILES:
+            args += ["--ro-bind-try", path, path]
+    return args
+
+
+def bwrap_argv(request: RunRequest, workspace: Path, source_fd: int) -> list[str]:
+    limits: RunLimits = request.limits
+    source = f"/sandbox/{source_name(request.language)}"
+    args = [shutil.which("bwrap") or "bwrap", *_namespace_args(limits.network), *_system_binds()]
+    args += ["--proc", "/proc", "--dev", "/dev"]
+    args += ["--size", str(limits.memory_bytes // 16), "--tmpfs", SANDBOX_SHM]
+    args += ["--size", str(limits.memory_bytes // 4), "--tmpfs", SANDBOX_TMP]
+    args += ["--dir", "/sandbox", "--perms", "0444", "--ro-bind-data", str(source_fd), source]
+    args += ["--bind", str(workspace), "/workspace", "--chdir", "/workspace"]
+    # Nothing outside /workspace, /tmp and /dev/shm stays writable.
+    args += ["--remount-ro", "/dev", "--remount-ro", "/"]
+    env = {"PATH": SANDBOX_PATH, "HOME": "/workspace", "LANG": "C.UTF-8", "TMPDIR": SANDBOX_TMP}
+    if request.language is Language.python:
+        env["PYTHONPATH"] = "/workspace"
+    args.append("--clearenv")
+    for name, value in env.items():
+        args += ["--setenv", name, value]
+    args += ["--cap-drop", "ALL", "--"]
+    program = (
+        [PYTHON, source, *request.args]
+        if request.language is Language.python
+        else [
+            SHELL,
+            source,
+        ]
+    )
+    return args + prlimit_argv(limits) + program
+
+
+def _probe_argv() -> list[str]:
+    bwrap = shutil.which("bwrap") or "bwrap"
+    return [bwrap, *_namespace_args(False), *_system_binds(), "--proc", "/proc", "--dev", "/dev",
+            "--", PRLIMIT, "--nproc=8", "--", PYTHON, "-c", "pass"]  # fmt: skip
+
+
+@lru_cache(maxsize=1)
+def bwrap_problem() -> str:
+    """Why bwrap cannot sandbox here ("" when it can): probed once by a real launch."""
+    for binary in (PYTHON, PRLIMIT):
+        if not os.access(binary, os.X_OK):
+            return f"{binary} missing: install Debian python3 and util-linux"
+    if shutil.which("bwrap") is None:
+        return "bwrap not found: install Debian bubblewrap"
+    owner = sandbox_owner()
+    try:
+        done = subprocess.run(
+            _probe_argv(),
+            capture_output=True,
+            timeout=10,
+            env=_LAUNCH_ENV,
+            user=owner[0] if owner else None,
+            group=owner[1] if owner else None,
+            extra_groups=[] if owner else None,
+        )
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        return f"bwrap probe failed: {exc}"
+    if done.returncode != 0:
+        return "bwrap cannot create namespaces: " + done.stderr.decode(errors="replace").strip()
+    return ""
+
+
+def bwrap_available() -> bool:
+    return bwrap_problem() == ""
+
+
+def untraversable(path: Path, uid: int) -> Path | None:
+    """The first ancestor of ``path`` the sandbox uid cannot enter (bwrap binds by path)."""
+    for directory in (path, *path.parents):
+        if not directory.exists():
+            continue
+        info = directory.stat()
+        if info.st_uid != uid and not info.st_mode & stat.S_IXOTH:
+            return directory
+    return None
+
+
+class BwrapExecutor(LocalExecutor):
+    backend = "bwrap"
+
+    def build(self, request: RunRequest, workspace: Path, source_fd: int) -> Launch:
+        return Launch(
+            argv=bwrap_argv(request, workspace, source_fd),
+            env=dict(_LAUNCH_ENV),
+            pass_fds=(source_fd,),
+            user=self.owner,
+            signal_in_exit_code=True,  # bwrap exits with 128+n when its child died of signal n
+        )
+
+    async def health(self) -> ExecutorHealth:
+        problem = bwrap_problem()
+        if problem:
+            return ExecutorHealth(backend="bwrap", ok=False, detail=problem)
+        root = self.settings.effective_workspaces_dir.absolute()
+        blocked = untraversable(root, self.owner[0]) if self.owner else None
+        if blocked is not None:
+            detail = f"sandbox uid {self.owner and self.owner[0]} cannot enter {blocked}: chmod o+x"
+            return ExecutorHealth(backend="bwrap", ok=False, detail=detail)
+        return await super().health()

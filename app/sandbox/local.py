@@ -1,0 +1,100 @@
+"""What the bwrap and fallback backends share: workspaces, limits, the runner.
+
+A backend only says how to turn a request into a command (``build``); everything else — the
+workspace, clamping the limits, the source handed over through a memfd, running, file
+operations off the event loop — lives here once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from abc import ABC, abstractmethod
+from pathlib import Path
+from typing import Literal
+
+from app.sandbox.interface import (
+    ExecutorHealth,
+    FileInfo,
+    Language,
+    RunRequest,
+    RunResult,
+    WorkspaceUsage,
+)
+from app.sandbox.limits import clamp, default_limits
+from app.sandbox.runner import Launch, run_launch
+from app.sandbox.workspace import Workspaces
+from app.settings import Settings
+
+# When the server runs as root, sandboxed code runs as this otherwise unused host uid/gid:
+# never as root (root ignores RLIMIT_NPROC) and never as the server's own uid.
+SANDBOX_UID = 64999
+SANDBOX_GID = 64999
+SANDBOX_PATH = "/usr/local/bin:/usr/bin:/bin"
+
+
+def sandbox_owner() -> tuple[int, int] | None:
+    """The host identity runs switch to, or None when the server is already unprivileged."""
+    return (SANDBOX_UID, SANDBOX_GID) if os.geteuid() == 0 else None
+
+
+def source_name(language: Language) -> str:
+    return "main.py" if language is Language.python else "main.sh"
+
+
+class LocalExecutor(ABC):
+    """An executor running sandboxes as children of this process."""
+
+    backend: Literal["bwrap", "fallback"]
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.ceiling = default_limits(settings.sandbox)
+        self.owner = sandbox_owner()
+        self.workspaces = Workspaces(
+            settings.effective_workspaces_dir,
+            max_file_bytes=max(settings.sandbox.upload_bytes, settings.sandbox.file_size_bytes),
+            owner=self.owner,
+        )
+
+    @abstractmethod
+    def build(self, request: RunRequest, workspace: Path, source_fd: int) -> Launch:
+        """The command running ``request`` with its source readable from ``source_fd``."""
+
+    async def run(self, request: RunRequest) -> RunResult:
+        request = request.model_copy(update={"limits": clamp(request.limits, self.ceiling)})
+        workspace = await asyncio.to_thread(self.workspaces.ensure, request.workspace)
+        source_fd = os.memfd_create("nox-source", os.MFD_CLOEXEC)
+        try:
+            os.write(source_fd, request.source.encode())
+            os.lseek(source_fd, 0, os.SEEK_SET)
+            launch = self.build(request, workspace, source_fd)
+            return await run_launch(launch, limits=request.limits, stdin=request.stdin)
+        finally:
+            os.close(source_fd)
+
+    async def health(self) -> ExecutorHealth:
+        root = self.settings.effective_workspaces_dir
+        try:
+            await asyncio.to_thread(root.mkdir, parents=True, exist_ok=True)
+        except OSError as exc:
+            return ExecutorHealth(backend=self.backend, ok=False, detail=f"workspaces: {exc}")
+        return ExecutorHealth(backend=self.backend, ok=True)
+
+    async def write_file(self, workspace: str, path: str, data: bytes) -> FileInfo:
+        return await asyncio.to_thread(self.workspaces.write, workspace, path, data)
+
+    async def read_file(self, workspace: str, path: str) -> bytes:
+        return await asyncio.to_thread(self.workspaces.read, workspace, path)
+
+    async def list_files(self, workspace: str, prefix: str = "") -> list[FileInfo]:
+        return await asyncio.to_thread(self.workspaces.list, workspace, prefix)
+
+    async def delete_file(self, workspace: str, path: str) -> None:
+        await asyncio.to_thread(self.workspaces.delete, workspace, path)
+
+    async def usage(self, workspace: str) -> WorkspaceUsage:
+        return await asyncio.to_thread(self.workspaces.usage, workspace)
+
+    async def aclose(self) -> None:
+        return None

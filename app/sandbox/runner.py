@@ -1,0 +1,227 @@
+"""The one process runner behind every local backend: spawn, stream, time out, kill, classify.
+
+Backends differ only in the command they build (``bwrap.py``, ``fallback.py``). The runner
+starts it in a new session, reads stdout/stderr while it runs with a hard cap (the program is
+killed as soon as a stream goes over it), enforces the wall clock from outside, kills the whole
+process group when anything ends, and reaps the child with ``wait4`` to learn its CPU time.
+No ``preexec_fn``: the server has threads, so limits are applied by ``prlimit`` exec'ing the
+program, and the uid switch is done by ``subprocess`` itself in C.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import math
+import os
+import signal
+import subprocess
+import time
+from dataclasses import dataclass, field
+
+from app.sandbox.interface import RunLimits, RunResult, RunStatus
+
+PRLIMIT = "/usr/bin/prlimit"
+_CHUNK = 65536
+_DRAIN_GRACE_S = 1.0
+_REAP_GRACE_S = 0.5
+_MEMORY_MARKERS = ("MemoryError", "Cannot allocate memory", "out of memory")
+
+
+@dataclass
+class Launch:
+    """A fully built command; ``signal_in_exit_code`` when the launcher reports 128+signal."""
+
+    argv: list[str]
+    env: dict[str, str]
+    cwd: str | None = None
+    pass_fds: tuple[int, ...] = ()
+    user: tuple[int, int] | None = None
+    signal_in_exit_code: bool = False
+
+
+def prlimit_argv(limits: RunLimits) -> list[str]:
+    """rlimits applied by exec. CPU soft = hard: a namespace init ignores SIGXCPU, so the
+    kernel's SIGKILL at the hard limit is what stops a CPU loop."""
+    cpu = max(1, math.ceil(limits.cpu_s))
+    return [
+        PRLIMIT,
+        f"--cpu={cpu}:{cpu}",
+        f"--as={limits.memory_bytes}",
+        f"--nproc={limits.processes}",
+        f"--fsize={limits.file_size_bytes}",
+        f"--nofile={limits.open_files}",
+        "--core=0",
+        "--",
+    ]
+
+
+def _children(pid: int) -> list[int]:
+    """Direct children of ``pid`` (this kernel may lack /proc/<pid>/task/<pid>/children)."""
+    found: list[int] = []
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry.name}/stat", "rb") as stat:
+                fields = stat.read().rsplit(b")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid:
+            found.append(int(entry.name))
+    return found
+
+
+@dataclass
+class _Stream:
+    cap: int
+    data: bytearray = field(default_factory=bytearray)
+    overflow: bool = False
+    eof: asyncio.Event = field(default_factory=asyncio.Event)
+
+
+class _Run:
+    def __init__(self, launch: Launch, limits: RunLimits, stdin: bytes) -> None:
+        self.launch = launch
+        self.limits = limits
+        self.stdin = stdin
+        self.out = _Stream(limits.output_bytes)
+        self.err = _Stream(limits.output_bytes)
+        self.wall_expired = False
+        self.exited = asyncio.Event()
+        self.stopping: asyncio.Future[None] | None = None
+
+    def _spawn(self) -> subprocess.Popen[bytes]:
+        stdin_fd = os.memfd_create("nox-stdin", os.MFD_CLOEXEC)
+        try:
+            os.write(stdin_fd, self.stdin)
+            os.lseek(stdin_fd, 0, os.SEEK_SET)
+            user = self.launch.user
+            return subprocess.Popen(
+                self.launch.argv,
+                stdin=stdin_fd,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                env=self.launch.env,
+                cwd=self.launch.cwd,
+                pass_fds=self.launch.pass_fds,
+                start_new_session=True,
+                user=user[0] if user else None,
+                group=user[1] if user else None,
+                extra_groups=[] if user else None,
+            )
+        finally:
+            os.close(stdin_fd)
+
+    async def _stop(self, proc: subprocess.Popen[bytes], exited: asyncio.Event) -> None:
+        """Kill a run that is still going, children first so their CPU time is accounted:
+        a killed pid-namespace init takes its namespace down and is reaped by bwrap, which
+        then exits on its own with everything summed in its rusage."""
+        for child in _children(proc.pid):
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(child, signal.SIGKILL)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(exited.wait(), _REAP_GRACE_S)
+        self._kill(proc)
+        await exited.wait()
+
+    def _kill(self, proc: subprocess.Popen[bytes]) -> None:
+        # The group id stays valid until we reap the leader, so this cannot hit a reused pid.
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(proc.pid, signal.SIGKILL)
+
+    def _reader(self, proc: subprocess.Popen[bytes], fd: int, stream: _Stream) -> None:
+        try:
+            chunk = os.read(fd, _CHUNK)
+        except BlockingIOError:
+            return
+        if not chunk:
+            asyncio.get_running_loop().remove_reader(fd)
+            stream.eof.set()
+            return
+        room = stream.cap - len(stream.data)
+        stream.data += chunk[: max(room, 0)]
+        if len(chunk) > room and not stream.overflow:
+            stream.overflow = True
+            self.stopping = asyncio.ensure_future(self._stop(proc, self.exited))
+
+    async def execute(self) -> RunResult:
+        loop = asyncio.get_running_loop()
+        started = time.monotonic()
+        proc = self._spawn()
+        pidfd = os.pidfd_open(proc.pid)
+        exited = self.exited
+        loop.add_reader(pidfd, exited.set)
+        pipes = [(proc.stdout, self.out), (proc.stderr, self.err)]
+        for pipe, stream in pipes:
+            assert pipe is not None
+            os.set_blocking(pipe.fileno(), False)
+            loop.add_reader(pipe.fileno(), self._reader, proc, pipe.fileno(), stream)
+        try:
+            try:
+                await asyncio.wait_for(exited.wait(), self.limits.wall_s)
+            except TimeoutError:
+                self.wall_expired = True
+                await self._stop(proc, exited)
+            if self.stopping is not None:
+                await self.stopping
+            # Whatever the program left behind in its group dies with it.
+            self._kill(proc)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(
+                    asyncio.gather(self.out.eof.wait(), self.err.eof.wait()), _DRAIN_GRACE_S
+                )
+        finally:
+            # Also on cancellation (client gone, shutdown): never leave a run behind.
+            self._kill(proc)
+            loop.remove_reader(pidfd)
+            os.close(pidfd)
+            for pipe, _stream in pipes:
+                assert pipe is not None
+                loop.remove_reader(pipe.fileno())
+                pipe.close()
+            # The leader has exited or was just SIGKILLed: this returns at once.
+            _pid, status, usage = os.wait4(proc.pid, 0)  # noqa: ASYNC222
+            proc.returncode = os.waitstatus_to_exitcode(status)
+        return self._result(status, usage.ru_utime + usage.ru_stime, started)
+
+    def _result(self, status: int, cpu_s: float, started: float) -> RunResult:
+        exit_code: int | None = None
+        sig: int | None = None
+        if os.WIFSIGNALED(status):
+            sig = os.WTERMSIG(status)
+        elif self.launch.signal_in_exit_code and os.WEXITSTATUS(status) > 128:
+            sig = os.WEXITSTATUS(status) - 128
+        else:
+            exit_code = os.WEXITSTATUS(status)
+        stdout = self.out.data.decode(errors="replace")
+        stderr = self.err.data.decode(errors="replace")
+        # rusage lags the kernel's own RLIMIT_CPU accounting by up to a few ticks.
+        cpu_over = cpu_s >= 0.8 * max(1, math.ceil(self.limits.cpu_s))
+        if self.wall_expired:
+            status_ = RunStatus.timeout
+        elif self.out.overflow or self.err.overflow:
+            status_ = RunStatus.output_limit
+        elif sig == signal.SIGXCPU or (sig == signal.SIGKILL and cpu_over):
+            status_ = RunStatus.timeout
+        elif exit_code != 0 and any(m in stderr[-4096:] for m in _MEMORY_MARKERS):
+            status_ = RunStatus.memory_limit
+        elif sig is not None:
+            status_ = RunStatus.killed
+        else:
+            status_ = RunStatus.ok if exit_code == 0 else RunStatus.error
+        return RunResult(
+            status=status_,
+            exit_code=exit_code,
+            signal=sig,
+            stdout=stdout,
+            stderr=stderr,
+            truncated=self.out.overflow or self.err.overflow,
+            timed_out=status_ is RunStatus.timeout,
+            duration_ms=round((time.monotonic() - started) * 1000, 3),
+            cpu_s=round(cpu_s, 3),
+        )
+
+
+async def run_launch(launch: Launch, *, limits: RunLimits, stdin: str = "") -> RunResult:
+    return await _Run(launch, limits, stdin.encode()).execute()

@@ -1,0 +1,115 @@
+"""``nox executor``: the only process that runs untrusted code, as a small HTTP service.
+
+It owns the workspaces and holds no database or Redis credentials; the api reaches it on an
+internal network with a shared secret (compared in constant time). ``/healthz`` and
+``/metrics`` are open for probes and Prometheus; everything under ``/v1`` needs the secret.
+"""
+
+from __future__ import annotations
+
+import hmac
+import time
+from typing import Annotated
+
+from fastapi import Depends, FastAPI, Header, HTTPException, Query, Request, Response
+from fastapi.responses import JSONResponse
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from app.observability.metrics import REGISTRY, RUN_DURATION, RUNS, RUNS_IN_PROGRESS
+from app.sandbox.interface import (
+    ExecutorHealth,
+    FileInfo,
+    RunRequest,
+    RunResult,
+    WorkspaceError,
+    WorkspaceUsage,
+)
+from app.sandbox.local import LocalExecutor
+from app.sandbox.workspace import validate_workspace_id
+from app.settings import ENV_PREFIX, PLACEHOLDER_SECRETS, SandboxBackend, Settings
+
+
+def executor_problems(settings: Settings) -> list[str]:
+    """Why this process must not serve as the executor (production only, but for the backend)."""
+    problems: list[str] = []
+    if settings.effective_sandbox_backend is SandboxBackend.remote:
+        problems.append(f"{ENV_PREFIX}SANDBOX_BACKEND=remote: the executor runs bwrap itself")
+    if not settings.is_production:
+        return problems
+    if settings.effective_sandbox_backend is not SandboxBackend.bwrap:
+        problems.append(f"{ENV_PREFIX}SANDBOX_BACKEND must be bwrap for the executor")
+    if settings.executor_secret.get_secret_value() in PLACEHOLDER_SECRETS:
+        problems.append(f"{ENV_PREFIX}EXECUTOR_SECRET is a placeholder: set a random value")
+    if settings.database_url or settings.redis_url:
+        problems.append(
+            f"the executor must not hold {ENV_PREFIX}DATABASE_URL or {ENV_PREFIX}REDIS_URL"
+        )
+    return problems
+
+
+def create_executor_app(settings: Settings, executor: LocalExecutor) -> FastAPI:
+    secret = settings.executor_secret.get_secret_value().encode()
+
+    def authorized(authorization: Annotated[str, Header()] = "") -> None:
+        scheme, _, token = authorization.partition(" ")
+        if scheme.lower() != "bearer" or not hmac.compare_digest(token.encode(), secret):
+            raise HTTPException(401, "shared secret missing or wrong")
+
+    app = FastAPI(title="Nox executor", docs_url=None, redoc_url=None, openapi_url=None)
+    auth = [Depends(authorized)]
+
+    @app.exception_handler(WorkspaceError)
+    async def _workspace_error(_request: Request, exc: WorkspaceError) -> JSONResponse:
+        body = {"kind": exc.kind, "detail": exc.detail}
+        return JSONResponse(body, status_code=422, headers={"x-nox-workspace-error": "1"})
+
+    @app.get("/healthz")
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.get("/metrics")
+    async def metrics() -> Response:
+        return Response(generate_latest(REGISTRY), media_type=CONTENT_TYPE_LATEST)
+
+    @app.get("/v1/health", dependencies=auth)
+    async def health() -> ExecutorHealth:
+        return await executor.health()
+
+    @app.post("/v1/run", dependencies=auth)
+    async def run(request: RunRequest) -> RunResult:
+        validate_workspace_id(request.workspace)
+        started = time.monotonic()
+        with RUNS_IN_PROGRESS.track_inprogress():
+            result = await executor.run(request)
+        RUNS.labels(language=request.language.value, status=result.status.value).inc()
+        RUN_DURATION.labels(language=request.language.value).observe(time.monotonic() - started)
+        return result
+
+    @app.put("/v1/workspaces/{workspace}/file", dependencies=auth, status_code=201)
+    async def write(workspace: str, path: Annotated[str, Query()], request: Request) -> FileInfo:
+        data = bytearray()
+        async for chunk in request.stream():
+            data += chunk
+            if len(data) > executor.workspaces.max_file_bytes:
+                raise WorkspaceError("too_large", "upload over the file size limit")
+        return await executor.write_file(workspace, path, bytes(data))
+
+    @app.get("/v1/workspaces/{workspace}/file", dependencies=auth)
+    async def read(workspace: str, path: Annotated[str, Query()]) -> Response:
+        data = await executor.read_file(workspace, path)
+        return Response(data, media_type="application/octet-stream")
+
+    @app.delete("/v1/workspaces/{workspace}/file", dependencies=auth, status_code=204)
+    async def delete(workspace: str, path: Annotated[str, Query()]) -> Response:
+        await executor.delete_file(workspace, path)
+        return Response(status_code=204)
+
+    @app.get("/v1/workspaces/{workspace}/files", dependencies=auth)
+    async def listing(workspace: str, prefix: str = "") -> list[FileInfo]:
+        return await executor.list_files(workspace, prefix)
+
+    @app.get("/v1/workspaces/{workspace}/usage", dependencies=auth)
+    async def usage(workspace: str) -> WorkspaceUsage:
+        return await executor.usage(workspace)
+
+    return app
