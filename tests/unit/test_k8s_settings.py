@@ -1,0 +1,109 @@
+"""The manifests agree with app/settings.py: env names, ports, and documented Secrets."""
+
+from __future__ import annotations
+
+import re
+from urllib.parse import urlsplit
+
+import pytest
+from pydantic import BaseModel
+
+from app.settings import API_PORT, ENV_PREFIX, EXECUTOR_PORT, Settings
+from tests.unit.k8s_manifests import (
+    OVERLAYS,
+    ROOT,
+    build,
+    container_env_names,
+    containers,
+    env_value,
+    find,
+    is_nox,
+    nox_command,
+    secret_refs,
+    workloads,
+)
+
+PORTS = {"serve": API_PORT, "executor": EXECUTOR_PORT}
+
+
+def is_settings_env(name: str) -> bool:
+    """``NOX_SANDBOX__CPU_S`` names ``Settings.sandbox.cpu_s``; pydantic-settings ignores typos."""
+    if not name.startswith(ENV_PREFIX):
+        return False
+    model: type[BaseModel] = Settings
+    parts = name.removeprefix(ENV_PREFIX).lower().split("__")
+    for depth, part in enumerate(parts):
+        field = model.model_fields.get(part)
+        if field is None:
+            return False
+        if depth < len(parts) - 1:
+            nested = field.annotation
+            if not (isinstance(nested, type) and issubclass(nested, BaseModel)):
+                return False
+            model = nested
+    return True
+
+
+def test_settings_env_check_knows_nested_and_unknown_names() -> None:
+    assert is_settings_env("NOX_SANDBOX__CPU_S")
+    assert is_settings_env("NOX_DATABASE_URL")
+    assert not is_settings_env("NOX_DATABASE_URI")
+    assert not is_settings_env("NOX_SANDBOX__CPU")
+    assert not is_settings_env("DATABASE_URL")
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_every_nox_env_name_is_a_settings_field(overlay: str) -> None:
+    docs = build(overlay)
+    for name, spec in workloads(docs):
+        for container in filter(is_nox, containers(spec)):
+            names = container_env_names(container, docs)
+            unknown = sorted(n for n in names if not is_settings_env(n))
+            assert unknown == [], f"{name}: not fields of app.settings.Settings"
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_servers_listen_on_the_settings_ports(overlay: str) -> None:
+    docs = build(overlay)
+    for name, spec in workloads(docs):
+        for container in filter(is_nox, spec["containers"]):
+            command = nox_command(container)
+            if command not in PORTS:
+                continue
+            port = PORTS[command]
+            assert [p["containerPort"] for p in container["ports"]] == [port], name
+            variable = "NOX_PORT" if command == "serve" else "NOX_EXECUTOR_PORT"
+            assert env_value(container, variable, docs) == str(port), name
+            annotations = (
+                find(docs, "Deployment", name.split("/")[1])["spec"]["template"]["metadata"]
+            )["annotations"]
+            assert annotations["prometheus.io/port"] == str(port), name
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_services_and_executor_url_use_the_settings_ports(overlay: str) -> None:
+    docs = build(overlay)
+    expected = {"api": API_PORT, "api-preview": API_PORT, "executor": EXECUTOR_PORT}
+    for service, port in expected.items():
+        assert [p["port"] for p in find(docs, "Service", service)["spec"]["ports"]] == [port]
+    api = find(docs, "Deployment", "api-blue")["spec"]["template"]["spec"]["containers"][0]
+    url = urlsplit(env_value(api, "NOX_EXECUTOR_URL", docs))
+    assert (url.hostname, url.port) == ("executor", EXECUTOR_PORT)
+
+
+def documented_secrets() -> set[tuple[str, str]]:
+    """Rows ``| `secret` | `key` |`` of the secrets table in docs/kubernetes.md."""
+    text = (ROOT / "docs" / "kubernetes.md").read_text()
+    return set(re.findall(r"^\| `([a-z0-9-]+)` \| `([a-z0-9.-]+)` \|", text, re.MULTILINE))
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_every_secret_a_pod_reads_is_documented(overlay: str) -> None:
+    used: set[tuple[str, str]] = set()
+    docs = build(overlay)
+    for _, spec in workloads(docs):
+        for container in containers(spec):
+            used |= secret_refs(container)
+    for ingress in (d for d in docs if d["kind"] == "Ingress"):
+        used |= {(tls["secretName"], "tls.crt") for tls in ingress["spec"]["tls"]}
+    assert used - documented_secrets() == set()

@@ -1,0 +1,149 @@
+"""Blue/green slots, availability objects and network policies of every overlay."""
+
+from __future__ import annotations
+
+import ipaddress
+
+import pytest
+
+from tests.unit.k8s_manifests import OVERLAYS, Doc, build, find, of_kind, pod_template
+
+SLOTS = ("blue", "green")
+PRIVATE = [ipaddress.IPv4Network(n) for n in ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16")]
+METADATA = ipaddress.IPv4Network("169.254.169.254/32")
+
+
+def slot_of(docs: list[Doc], service: str) -> str:
+    selector = find(docs, "Service", service)["spec"]["selector"]
+    assert selector["app.kubernetes.io/name"] == "nox-api"
+    return str(selector["slot"])
+
+
+def image_of(docs: list[Doc], kind: str, name: str) -> str:
+    return str(pod_template(find(docs, kind, name))["spec"]["containers"][0]["image"])
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_both_api_slots_exist_and_select_only_their_pods(overlay: str) -> None:
+    docs = build(overlay)
+    for slot in SLOTS:
+        deployment = find(docs, "Deployment", f"api-{slot}")
+        assert deployment["spec"]["selector"]["matchLabels"]["slot"] == slot
+        assert pod_template(deployment)["metadata"]["labels"]["slot"] == slot
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_service_serves_one_slot_and_preview_the_other(overlay: str) -> None:
+    docs = build(overlay)
+    active, idle = slot_of(docs, "api"), slot_of(docs, "api-preview")
+    assert {active, idle} == set(SLOTS)
+    backend = find(docs, "Ingress", "nox")["spec"]["rules"][0]["http"]["paths"][0]["backend"]
+    assert backend["service"]["name"] == "api"
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_active_slot_runs_the_release_the_executor_and_jobs_run(overlay: str) -> None:
+    docs = build(overlay)
+    active = image_of(docs, "Deployment", f"api-{slot_of(docs, 'api')}")
+    assert active == image_of(docs, "Deployment", "executor")
+    assert active == image_of(docs, "Job", "nox-migrate")
+    assert active == image_of(docs, "CronJob", "nox-backup")
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_each_slot_autoscales_and_survives_drains(overlay: str) -> None:
+    docs = build(overlay)
+    for slot in SLOTS:
+        hpa = find(docs, "HorizontalPodAutoscaler", f"api-{slot}")
+        pdb = find(docs, "PodDisruptionBudget", f"api-{slot}")
+        assert hpa["spec"]["scaleTargetRef"]["name"] == f"api-{slot}"
+        assert pdb["spec"]["selector"]["matchLabels"]["slot"] == slot
+        # A budget equal to the minimum replica count would block every node drain.
+        assert hpa["spec"]["minReplicas"] > pdb["spec"]["minAvailable"]
+        assert hpa["spec"]["maxReplicas"] >= hpa["spec"]["minReplicas"]
+
+
+def policies_for(docs: list[Doc], app: str, direction: str) -> list[Doc]:
+    found = []
+    for policy in of_kind(docs, "NetworkPolicy"):
+        spec = policy["spec"]
+        if direction not in spec["policyTypes"] or not spec["podSelector"]:
+            continue
+        selector = spec["podSelector"]
+        names = {selector.get("matchLabels", {}).get("app.kubernetes.io/name")}
+        for expression in selector.get("matchExpressions", []):
+            names |= set(expression["values"])
+        if app in names:
+            found.append(policy)
+    return found
+
+
+def peer_label(peer: Doc) -> str:
+    if "ipBlock" in peer:
+        return "ipBlock"
+    if "podSelector" in peer and "namespaceSelector" not in peer:
+        return str(peer["podSelector"]["matchLabels"]["app.kubernetes.io/name"])
+    namespace = peer["namespaceSelector"]["matchLabels"]["kubernetes.io/metadata.name"]
+    pods = peer.get("podSelector", {}).get("matchLabels", {})
+    return f"{namespace}/{pods.get('k8s-app', '*')}"
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_everything_is_denied_unless_a_policy_allows_it(overlay: str) -> None:
+    deny = find(build(overlay), "NetworkPolicy", "default-deny")["spec"]
+    assert deny == {"podSelector": {}, "policyTypes": ["Ingress", "Egress"]}
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_api_reaches_only_postgres_redis_executor_in_cluster(overlay: str) -> None:
+    reached: dict[str, set[int]] = {}
+    for policy in policies_for(build(overlay), "nox-api", "Egress"):
+        for rule in policy["spec"]["egress"]:
+            for peer in rule["to"]:
+                ports = {p["port"] for p in rule["ports"]}
+                reached.setdefault(peer_label(peer), set()).update(ports)
+                if "ipBlock" in peer:
+                    block = peer["ipBlock"]
+                    excluded = [ipaddress.IPv4Network(n) for n in block["except"]]
+                    assert all(n in excluded for n in PRIVATE), "cluster ranges stay closed"
+                    assert any(METADATA.subnet_of(n) for n in excluded), "metadata address"
+    assert reached == {
+        "postgres": {5432},
+        "redis": {6379},
+        "nox-executor": {8001},
+        "kube-system/kube-dns": {53},
+        "ipBlock": {443},
+    }
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_executor_has_no_egress_and_only_api_and_monitoring_reach_it(overlay: str) -> None:
+    docs = build(overlay)
+    assert policies_for(docs, "nox-executor", "Egress") == []
+    [ingress] = policies_for(docs, "nox-executor", "Ingress")
+    peers = {peer_label(p) for rule in ingress["spec"]["ingress"] for p in rule["from"]}
+    assert peers == {"nox-api", "monitoring/*"}
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_api_is_reached_from_the_ingress_controller_and_monitoring_only(overlay: str) -> None:
+    [ingress] = policies_for(build(overlay), "nox-api", "Ingress")
+    peers = {peer_label(p) for rule in ingress["spec"]["ingress"] for p in rule["from"]}
+    assert peers == {"ingress-nginx/*", "monitoring/*"}
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_datastores_accept_only_nox_components(overlay: str) -> None:
+    docs = build(overlay)
+    for store, allowed in (
+        ("postgres", {"nox-api", "nox-migrate", "nox-backup"}),
+        ("redis", {"nox-api", "nox-backup"}),
+    ):
+        [policy] = policies_for(docs, store, "Ingress")
+        sources: set[str] = set()
+        for rule in policy["spec"]["ingress"]:
+            for peer in rule["from"]:
+                assert set(peer) == {"podSelector"}, "same namespace only"
+                for expression in peer["podSelector"]["matchExpressions"]:
+                    sources |= set(expression["values"])
+        assert sources == allowed
