@@ -3,7 +3,8 @@ only when the provider verified that email, created otherwise.
 
 An unverified email is recorded on the identity but never becomes the user's email, never
 links to an existing account and never grants admin: anyone can type any address into a
-provider that does not check it.
+provider that does not check it. When such an email names an existing account or an admin,
+the login is refused outright, so nobody ends up in a fresh empty account believing it is theirs.
 """
 
 from __future__ import annotations
@@ -55,12 +56,28 @@ async def _link(
     return identity
 
 
+async def _refuse_claimed_email(
+    session: AsyncSession, settings: Settings, provider: str, email: str, owner_id: int | None
+) -> None:
+    holder = await get_by_email(session=session, email=email)
+    if email in settings.admin_emails or (holder is not None and holder.id != owner_id):
+        raise LoginFailedError(
+            "unverified_email",
+            f"the email {email} is not verified by {provider} and belongs to an existing or "
+            "admin account; verify it at the provider, then log in again",
+            status=403,
+        )
+
+
 async def user_for_login(
     *, session: AsyncSession, settings: Settings, provider: str, person: ProviderIdentity
 ) -> User:
     """Upsert the user and identity for a completed login (flushed, not committed)."""
     verified_email = person.email if person.email and person.email_verified else None
     identity = await _identity(session, provider, person.subject)
+    if person.email and not verified_email:
+        owner = identity.user_id if identity else None
+        await _refuse_claimed_email(session, settings, provider, person.email, owner)
     if identity is None:
         try:
             async with session.begin_nested():

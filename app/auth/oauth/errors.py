@@ -16,7 +16,7 @@ REASONS = frozenset(
         "provider_error",
         "code_rejected",
         "invalid_id_token",
-        "no_email",
+        "unverified_email",
         "account_disabled",
         "provider_unreachable",
     }
