@@ -1,0 +1,1 @@
+"""Workspace files over HTTP: the ``/api/v7/files`` family (stored by the executor)."""

@@ -1,0 +1,43 @@
+"""``/api/v7/files``: upload, download, list and delete files of the caller's workspace."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request, Response
+from pydantic import BaseModel
+
+from app.auth.deps import CurrentUser
+from app.files import service
+from app.sandbox.interface import FileInfo
+from app.state import SettingsDep
+
+router = APIRouter(prefix="/api/v7/files", tags=["files"])
+
+
+class FileList(BaseModel):
+    files: list[FileInfo]
+
+
+@router.put("/{path:path}", status_code=201)
+async def upload(path: str, request: Request, user: CurrentUser, settings: SettingsDep) -> FileInfo:
+    data = await service.read_body(request, settings.sandbox.upload_bytes)
+    return await service.put_file(request, user=user, path=path, data=data)
+
+
+@router.get("/{path:path}", response_class=Response)
+async def download(path: str, request: Request, user: CurrentUser) -> Response:
+    if not path:
+        return await listing(request, user)
+    data = await service.get_file(request, user=user, path=path)
+    return Response(data, media_type="application/octet-stream")
+
+
+@router.get("")
+async def listing(request: Request, user: CurrentUser, prefix: str = "") -> Response:
+    files = await service.list_files(request, user=user, prefix=prefix)
+    return Response(FileList(files=files).model_dump_json(), media_type="application/json")
+
+
+@router.delete("/{path:path}", status_code=204)
+async def delete(path: str, request: Request, user: CurrentUser) -> Response:
+    await service.delete_file(request, user=user, path=path)
+    return Response(status_code=204)

@@ -1,0 +1,98 @@
+"""The earlier Nox routes (``/health /put /run_py /run_sh /list /cat /delete``), same auth as v7.
+
+Response shapes follow the old API so its clients keep working; all the work is done by the
+same services as the v7 routes (sandbox, quotas, audit). ``/run_py``'s ``filename`` is
+accepted and ignored: code is no longer written into the workspace before it runs.
+"""
+
+from __future__ import annotations
+
+import shlex
+from typing import Any
+
+from fastapi import APIRouter, Query, Request, UploadFile
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel
+
+from app.auth.deps import CurrentUser
+from app.errors import NoxProblem
+from app.files import service as files
+from app.sandbox.interface import Language, RunResult
+from app.sandbox.service import run_for_user
+from app.state import SettingsDep
+
+router = APIRouter(tags=["legacy"])
+
+
+class LegacyPython(BaseModel):
+    code: str
+    filename: str = "run.py"
+
+
+class LegacyShell(BaseModel):
+    cmd: str | list[str]
+
+
+def _legacy_result(result: RunResult) -> JSONResponse:
+    body = {"returncode": result.exit_code, "stdout": result.stdout, "stderr": result.stderr}
+    # The old API answered a timeout with 408; its clients look for that.
+    return JSONResponse(body, status_code=408 if result.timed_out else 200)
+
+
+@router.get("/health")
+async def health() -> dict[str, str]:
+    return {"status": "ok"}
+
+
+@router.post("/put")
+async def put(
+    f: UploadFile, request: Request, user: CurrentUser, settings: SettingsDep, path: str = ""
+) -> dict[str, str]:
+    limit = settings.sandbox.upload_bytes
+    data = await f.read(limit + 1)
+    if len(data) > limit:
+        raise NoxProblem(413, "Content Too Large", f"upload is over {limit} bytes")
+    target = path or f.filename or ""
+    info = await files.put_file(request, user=user, path=target, data=data)
+    return {"message": f"Uploaded {info.size} bytes to {info.path}"}
+
+
+@router.post("/run_py")
+async def run_py(body: LegacyPython, request: Request, user: CurrentUser) -> JSONResponse:
+    result = await run_for_user(request, user=user, language=Language.python, source=body.code)
+    return _legacy_result(result)
+
+
+@router.post("/run_sh")
+async def run_sh(body: LegacyShell, request: Request, user: CurrentUser) -> JSONResponse:
+    script = body.cmd if isinstance(body.cmd, str) else shlex.join(body.cmd)
+    if not script.strip():
+        raise NoxProblem(400, "Bad Request", "cmd is empty")
+    result = await run_for_user(request, user=user, language=Language.shell, source=script)
+    return _legacy_result(result)
+
+
+@router.get("/list")
+async def list_(request: Request, user: CurrentUser, path: str = "") -> dict[str, Any]:
+    prefix = path.strip("/") + "/" if path.strip("/") else ""
+    found = await files.list_files(request, user=user, prefix=prefix)
+    entries = [
+        {"type": "file", "name": f.path[len(prefix) :], "size": f.size, "modified": f.modified}
+        for f in found
+    ]
+    return {"type": "directory", "path": path, "files": entries}
+
+
+@router.get("/cat")
+async def cat(request: Request, user: CurrentUser, path: str = Query()) -> dict[str, str]:
+    data = await files.get_file(request, user=user, path=path)
+    try:
+        return {"content": data.decode()}
+    except UnicodeDecodeError:
+        return {"content": f"<binary file, {len(data)} bytes>"}
+
+
+@router.delete("/delete")
+async def delete(request: Request, user: CurrentUser, path: str = Query()) -> dict[str, str]:
+    await files.delete_file(request, user=user, path=path)
+    return {"message": f"Deleted {path}"}

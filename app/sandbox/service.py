@@ -1,0 +1,81 @@
+"""Running code for a user: size cap, quotas, the executor, metrics and audit, in one place.
+
+Both the v7 routes and the legacy ones call ``run_for_user``; neither talks to the executor.
+"""
+
+from __future__ import annotations
+
+import time
+
+from fastapi import Request
+
+from app.audit.service import record
+from app.errors import NoxProblem
+from app.observability.metrics import RUN_DURATION, RUNS, RUNS_IN_PROGRESS
+from app.quotas.service import charge_cpu, run_slot
+from app.sandbox.interface import ExecutorUnavailable, Language, RunRequest, RunResult
+from app.sandbox.limits import default_limits, lowered
+from app.state import get_state
+from app.users.models import User
+
+UNAVAILABLE_TYPE = "https://nox.dev/problems/executor-unavailable"
+
+
+def executor_unavailable(exc: ExecutorUnavailable) -> NoxProblem:
+    return NoxProblem(
+        503, "Service Unavailable", f"the sandbox executor is unavailable: {exc}",
+        type_=UNAVAILABLE_TYPE, headers={"Retry-After": "5"},
+    )  # fmt: skip
+
+
+def check_source_size(source: str, limit: int, what: str) -> None:
+    if len(source.encode()) > limit:
+        raise NoxProblem(413, "Content Too Large", f"{what} is over {limit} bytes")
+
+
+async def run_for_user(
+    request: Request,
+    *,
+    user: User,
+    language: Language,
+    source: str,
+    stdin: str = "",
+    args: list[str] | None = None,
+    timeout_s: float | None = None,
+) -> RunResult:
+    state = get_state(request)
+    settings = state.settings
+    check_source_size(source, settings.sandbox.code_bytes, "code")
+    check_source_size(stdin, settings.sandbox.upload_bytes, "stdin")
+    run = RunRequest(
+        workspace=str(user.id),
+        language=language,
+        source=source,
+        stdin=stdin,
+        args=args or [],
+        limits=lowered(default_limits(settings.sandbox), timeout_s=timeout_s),
+    )
+    action = f"run.{language.value}"
+    async with run_slot(store=state.store, settings=settings, user=user):
+        started = time.monotonic()
+        try:
+            with RUNS_IN_PROGRESS.track_inprogress():
+                result = await state.executor.run(run)
+        except ExecutorUnavailable as exc:
+            RUNS.labels(language=language.value, status="unavailable").inc()
+            await record(request, action=action, outcome="unavailable", actor_id=user.id)
+            raise executor_unavailable(exc) from exc
+        elapsed = time.monotonic() - started
+    RUNS.labels(language=language.value, status=result.status.value).inc()
+    RUN_DURATION.labels(language=language.value).observe(elapsed)
+    await charge_cpu(store=state.store, settings=settings, user=user, seconds=result.cpu_s)
+    await record(
+        request,
+        action=action,
+        outcome=result.status.value,
+        actor_id=user.id,
+        duration_ms=result.duration_ms,
+        detail={"exit_code": result.exit_code, "signal": result.signal, "cpu_s": result.cpu_s,
+                "truncated": result.truncated, "code_bytes": len(source.encode())},
+    )  # fmt: skip
+    return result
