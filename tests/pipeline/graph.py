@@ -47,6 +47,14 @@ def one(obj: object, name: str) -> dict[str, Any]:
     return found[0]
 
 
+def cache_at(obj: object, path: str) -> dict[str, Any]:
+    """The cache volume mounted at `path`: its key and sharing mode."""
+    mounts = [a for a in find(obj, "withMountedCache") if a["path"] == path]
+    assert len(mounts) == 1, f"expected one cache at {path}: {render(obj)}"
+    volume = one(mounts[0]["cache"], "cacheVolume")
+    return {"key": volume["key"], "sharing": mounts[0].get("sharing", "SHARED")}
+
+
 def execs(obj: object) -> list[list[str]]:
     return [list(a["args"]) for a in find(obj, "withExec")]
 

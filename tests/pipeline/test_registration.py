@@ -80,13 +80,16 @@ def test_credentials_are_secret_typed_arguments(typedefs: Any) -> None:
         assert type_names == ["Secret"], (fn, arg, type_names)
 
 
-def test_env_is_an_enum_of_staging_and_prod(typedefs: Any) -> None:
-    members = [a["value"] for a in graph.find(typedefs_enum(typedefs), "withEnumMember")]
-    assert members == ["staging", "prod"]
-
-
-def typedefs_enum(typedefs: Any) -> Any:
-    return graph.one(typedefs, "withEnum")["enum"]
+@pytest.mark.parametrize(
+    ("enum", "members"), [("Env", ["staging", "prod"]), ("Target", ["swarm", "k8s"])]
+)
+def test_environments_and_targets_are_enums(typedefs: Any, enum: str, members: list[str]) -> None:
+    (found,) = [
+        a["enum"]
+        for a in graph.find(typedefs, "withEnum")
+        if graph.find(a["enum"], "withEnum")[0]["name"] == enum
+    ]
+    assert [a["value"] for a in graph.find(found, "withEnumMember")] == members
 
 
 def test_source_defaults_to_the_repository_root_without_local_junk(typedefs: Any) -> None:

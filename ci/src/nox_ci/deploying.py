@@ -20,12 +20,27 @@ from .toolbox import with_apt_packages
 
 SCRIPT: Final = "scripts/deploy.sh"
 WORKDIR: Final = "/src"
+# The script's record of what was deployed (rollback returns to the previous good entry).
+# Kept in a cache volume per environment: it survives as long as the engine does, so CI
+# needs a persistent engine for `rollback` (docs/pipeline.md).
+STATE_DIR: Final = "/var/lib/nox-deploy"
 KUBECONFIG_PATH: Final = "/run/secrets/kubeconfig"
 SSH_KEY_PATH: Final = "/root/.ssh/id_deploy"
 REGISTRY_PASSWORD_ENV: Final = "REGISTRY_PASSWORD"  # noqa: S105 - a variable name
-OPS_PACKAGES: Final = ("bash", "curl", "jq", "openssh-client", "ca-certificates")
+OPS_PACKAGES: Final = ("openssh-client", "ca-certificates")  # ssh:// docker hosts, TLS
 
 _BY_DIGEST = re.compile(r"^[^@\s]+@sha256:[0-9a-f]{64}$")
+
+
+@dagger.enum_type
+class Target(enum.Enum):
+    """Where Nox runs."""
+
+    swarm = "swarm"
+    """A Docker Swarm reached through docker_host (ssh:// with ssh_key)."""
+
+    k8s = "k8s"
+    """A Kubernetes cluster reached through kubeconfig."""
 
 
 @dagger.enum_type
@@ -47,7 +62,7 @@ def require_digest(image: str) -> str:
 
 
 def ops_image(source: dagger.Directory) -> dagger.Container:
-    """bash, curl, docker CLI and kubectl around the repository's manifests and scripts."""
+    """python3 (the deploy package), docker CLI and kubectl around the repository."""
     docker = dag.container().from_(DOCKER_CLI_IMAGE).file("/usr/local/bin/docker")
     kubectl = dag.container().from_(KUBECTL_IMAGE).file("/bin/kubectl")
     return (
@@ -90,6 +105,14 @@ def with_credentials(
     return ctr
 
 
+def with_history(ctr: dagger.Container, env: Env) -> dagger.Container:
+    return ctr.with_mounted_cache(
+        STATE_DIR,
+        dag.cache_volume(f"nox-deploy-history-{env.value}"),
+        sharing=dagger.CacheSharingMode.LOCKED,  # one rollout per environment at a time
+    ).with_env_variable("NOX_DEPLOY_STATE_DIR", STATE_DIR)
+
+
 def run_script(ctr: dagger.Container, args: list[str], nonce: str) -> dagger.Container:
     """The nonce defeats the layer cache: a deploy must act every time it is asked to."""
     return ctr.with_env_variable("DEPLOY_NONCE", nonce).with_exec(
@@ -99,8 +122,10 @@ def run_script(ctr: dagger.Container, args: list[str], nonce: str) -> dagger.Con
 
 def deployer(
     source: dagger.Directory,
+    target: Target,
     env: Env,
     image: str,
+    smoke_url: str,
     nonce: str,
     *,
     kubeconfig: dagger.Secret | None = None,
@@ -115,12 +140,16 @@ def deployer(
         ssh_key=ssh_key,
         registry_password=registry_password,
     )
-    return run_script(ctr, ["deploy", "--env", env.value, "--image", require_digest(image)], nonce)
+    args = ["deploy", "--target", target.value, "--env", env.value,
+            "--image", require_digest(image), "--smoke-url", smoke_url]  # fmt: skip
+    return run_script(with_history(ctr, env), args, nonce)
 
 
 def rollback_container(
     source: dagger.Directory,
+    target: Target,
     env: Env,
+    smoke_url: str,
     nonce: str,
     *,
     kubeconfig: dagger.Secret | None = None,
@@ -130,7 +159,8 @@ def rollback_container(
     ctr = with_credentials(
         ops_image(source), kubeconfig=kubeconfig, docker_host=docker_host, ssh_key=ssh_key
     )
-    return run_script(ctr, ["rollback", "--env", env.value], nonce)
+    args = ["rollback", "--target", target.value, "--env", env.value, "--smoke-url", smoke_url]
+    return run_script(with_history(ctr, env), args, nonce)
 
 
 def smoke_container(source: dagger.Directory, url: str, nonce: str) -> dagger.Container:

@@ -13,7 +13,7 @@ from typing import Annotated, Any, TypeVar
 import dagger
 from dagger import DefaultPath, Doc, Ignore, dag, function, object_type
 
-from .deploying import Env, deployer, rollback_container, smoke_container
+from .deploying import Env, Target, deployer, rollback_container, smoke_container
 from .facts import PLATFORMS
 from .images import multi_platform_tarball, runtime_image, runtime_variants
 from .publishing import digest_ref, image_address, publisher
@@ -125,8 +125,10 @@ class NoxCi:
     @never_cached
     async def deploy(
         self,
+        target: Annotated[Target, Doc("swarm or k8s")],
         env: Env,
         image: Annotated[str, Doc("image by digest, as `publish` returns it")],
+        smoke_url: Annotated[str, Doc("public URL of the environment, for the smoke test")],
         kubeconfig: Annotated[dagger.Secret | None, Doc("for Kubernetes targets")] = None,
         docker_host: Annotated[str, Doc("for Swarm targets, e.g. ssh://deploy@host")] = "",
         ssh_key: Annotated[dagger.Secret | None, Doc("key for an ssh:// docker_host")] = None,
@@ -134,7 +136,7 @@ class NoxCi:
     ) -> str:
         """scripts/deploy.sh deploy: migrate, roll out, smoke test, roll back on failure."""
         ctr = deployer(
-            self.source, env, image, nonce(),
+            self.source, target, env, image, smoke_url, nonce(),
             kubeconfig=kubeconfig, docker_host=docker_host, ssh_key=ssh_key,
             registry_password=registry_password,
         )  # fmt: skip
@@ -144,14 +146,16 @@ class NoxCi:
     @never_cached
     async def rollback(
         self,
+        target: Target,
         env: Env,
+        smoke_url: str,
         kubeconfig: dagger.Secret | None = None,
         docker_host: str = "",
         ssh_key: dagger.Secret | None = None,
     ) -> str:
         """scripts/deploy.sh rollback: back to the previously recorded digest."""
         ctr = rollback_container(
-            self.source, env, nonce(),
+            self.source, target, env, smoke_url, nonce(),
             kubeconfig=kubeconfig, docker_host=docker_host, ssh_key=ssh_key,
         )  # fmt: skip
         await _require_success(ctr, f"rollback of {env.value}")
