@@ -8,6 +8,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from app import __version__
+from app.auth.cache import AuthCache
 from app.db import make_engine, make_sessionmaker
 from app.errors import install_problem_handlers
 from app.observability.metrics import BUILD_INFO
@@ -34,6 +35,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             sessionmaker=make_sessionmaker(engine),
             store=make_store(settings),
             executor=build_executor(settings),
+            auth_cache=AuthCache(settings.auth_cache_ttl_s),
         )
         app.state.nox = state
         BUILD_INFO.labels(version=__version__, environment=settings.env.value).set(1)

@@ -104,6 +104,7 @@ class Settings(BaseSettings):
     session_idle_s: int = 8 * 3600
     session_absolute_s: int = 7 * 24 * 3600
     oauth_state_ttl_s: int = 600
+    auth_cache_ttl_s: float = 60.0
 
     google_client_id: str = ""
     google_client_secret: SecretStr = SecretStr("")

@@ -9,6 +9,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from app.auth.cache import AuthCache
 from app.sandbox.interface import Executor
 from app.settings import Settings
 from app.store.base import Store
@@ -21,6 +22,7 @@ class AppState:
     sessionmaker: async_sessionmaker[AsyncSession]
     store: Store
     executor: Executor
+    auth_cache: AuthCache
     audit_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
 

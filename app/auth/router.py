@@ -6,6 +6,7 @@ from fastapi import APIRouter, Request, Response
 
 from app.audit.service import record
 from app.auth import tokens
+from app.auth.cache import invalidate_all
 from app.auth.deps import CurrentUser
 from app.auth.schemas import DevLogin, MePublic, TokenCreate, TokenCreated, TokenPublic
 from app.auth.sessions import create_session, set_session_cookie
@@ -19,19 +20,17 @@ from app.users.service import get_or_create_by_email
 router = APIRouter(prefix="/api/v7/auth", tags=["auth"])
 
 
-def me_public(user: User) -> MePublic:
+def me_public(user: User, providers: tuple[str, ...] | None = None) -> MePublic:
+    if providers is None:
+        providers = tuple(sorted({i.provider for i in user.identities}))
     return MePublic(
-        id=user.id,
-        email=user.email,
-        name=user.name,
-        role=user.role,
-        providers=sorted({i.provider for i in user.identities}),
+        id=user.id, email=user.email, name=user.name, role=user.role, providers=list(providers)
     )
 
 
 @router.get("/me")
-async def me(user: CurrentUser) -> MePublic:
-    return me_public(user)
+async def me(user: CurrentUser, request: Request) -> MePublic:
+    return me_public(user, request.state.providers)
 
 
 @router.post("/tokens", status_code=201)
@@ -60,12 +59,13 @@ async def list_tokens(user: CurrentUser, session: SessionDep) -> list[TokenPubli
 
 @router.delete("/tokens/{token_id}", status_code=204)
 async def revoke_token(
-    token_id: int, user: CurrentUser, session: SessionDep, request: Request
+    token_id: int, user: CurrentUser, session: SessionDep, state: StateDep, request: Request
 ) -> Response:
     token = await tokens.revoke_token(session=session, user=user, token_id=token_id)
     if token is None:
         raise NoxProblem(404, "Not Found", f"you have no token {token_id}")
     await session.commit()
+    await invalidate_all(state.store)
     await record(
         request,
         action="token.revoke",

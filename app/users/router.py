@@ -7,9 +7,11 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request
 
 from app.audit.service import record
+from app.auth.cache import invalidate_all
 from app.auth.deps import AdminUser
 from app.db import SessionDep
 from app.errors import NoxProblem
+from app.state import StateDep
 from app.users import service
 from app.users.schemas import UserPage, UserPublic, UserUpdate
 
@@ -30,7 +32,12 @@ async def list_users(
 
 @router.patch("/{user_id}")
 async def update_user(
-    user_id: int, body: UserUpdate, admin: AdminUser, session: SessionDep, request: Request
+    user_id: int,
+    body: UserUpdate,
+    admin: AdminUser,
+    session: SessionDep,
+    state: StateDep,
+    request: Request,
 ) -> UserPublic:
     user = await service.get_user(session=session, user_id=user_id)
     if user is None:
@@ -40,6 +47,7 @@ async def update_user(
     changes = body.model_dump(exclude_none=True)
     await service.update_user(session=session, user=user, **changes)
     await session.commit()
+    await invalidate_all(state.store)
     await record(
         request,
         action="admin.user.update",

@@ -56,6 +56,8 @@ async def test_tokens_are_shown_once_listed_hashed_and_revocable(
         created = await client.post("/api/v7/auth/tokens", json={"name": "laptop"}, headers=auth)
         assert created.status_code == 201
         second = created.json()["token"]
+        second_auth = {"Authorization": f"Bearer {second}"}
+        assert (await client.get("/api/v7/auth/me", headers=second_auth)).status_code == 200
         listed = (await client.get("/api/v7/auth/tokens", headers=auth)).json()
         assert [t["name"] for t in listed] == ["test", "laptop"]
         assert all("token" not in t for t in listed)
