@@ -1,0 +1,107 @@
+"""The api and a real ``nox executor`` process: shared secret, errors carried over HTTP,
+and an executor that goes away answered with 503 and named by ``/readyz``."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import subprocess
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+
+from app.settings import ENV_PREFIX, SandboxBackend
+from tests.conftest import app_client, make_settings, make_token
+from tests.e2e.sandbox_rig import require_bwrap, traversable_dir
+from tests.services import free_port, wait_for_port
+
+pytestmark = pytest.mark.e2e
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+@dataclass
+class ExecutorProcess:
+    url: str
+    secret: str
+    process: subprocess.Popen[bytes]
+
+
+@pytest.fixture(scope="module")
+def executor(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ExecutorProcess]:
+    require_bwrap()
+    port = free_port()
+    secret = secrets.token_urlsafe(32)
+    env = {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        f"{ENV_PREFIX}EXECUTOR_SECRET": secret,
+        f"{ENV_PREFIX}SANDBOX_BACKEND": "bwrap",
+        f"{ENV_PREFIX}DATA_DIR": str(tmp_path_factory.mktemp("executor")),
+        f"{ENV_PREFIX}WORKSPACES_DIR": str(traversable_dir("nox-sbx-exec-")),
+    }
+    process = subprocess.Popen(
+        [sys.executable, "-m", "app.cli", "executor", "--port", str(port)], cwd=REPO, env=env
+    )
+    try:
+        wait_for_port(port)
+        yield ExecutorProcess(f"http://127.0.0.1:{port}", secret, process)
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+
+def test_executor_refuses_calls_without_the_shared_secret(executor: ExecutorProcess) -> None:
+    assert httpx.get(f"{executor.url}/healthz").json() == {"status": "ok"}
+    assert httpx.get(f"{executor.url}/v1/health").status_code == 401
+    wrong = {"Authorization": "Bearer " + "x" * 43}
+    assert httpx.get(f"{executor.url}/v1/health", headers=wrong).status_code == 401
+    right = {"Authorization": f"Bearer {executor.secret}"}
+    assert httpx.get(f"{executor.url}/v1/health", headers=right).json()["backend"] == "bwrap"
+
+
+async def test_api_runs_and_stores_files_through_the_executor(
+    executor: ExecutorProcess, tmp_path: Path
+) -> None:
+    settings = make_settings(
+        tmp_path,
+        sandbox_backend=SandboxBackend.remote,
+        executor_url=executor.url,
+        executor_secret=executor.secret,
+    )
+    async with app_client(settings) as client:
+        auth = {"Authorization": f"Bearer {await make_token(client, settings, 'r@example.test')}"}
+        put = await client.put("/api/v7/files/n.txt", content=b"20", headers=auth)
+        assert put.status_code == 201
+        code = {"code": "print(int(open('n.txt').read()) * 2)"}
+        run = await client.post("/api/v7/run/python", json=code, headers=auth)
+        assert run.json()["stdout"] == "40\n"
+        await client.post("/api/v7/run/shell", json={"script": "ln -s / root"}, headers=auth)
+        planted = await client.get("/api/v7/files/root/etc/passwd", headers=auth)
+        assert planted.status_code == 422
+        ready = await client.get("/readyz")
+        assert ready.json()["components"]["executor"]["ok"] is True
+
+
+async def test_executor_down_gives_503_and_readyz_names_it(tmp_path: Path) -> None:
+    settings = make_settings(
+        tmp_path,
+        sandbox_backend=SandboxBackend.remote,
+        executor_url=f"http://127.0.0.1:{free_port()}",  # nothing listens there
+        executor_secret=secrets.token_urlsafe(32),
+    )
+    async with app_client(settings) as client:
+        auth = {"Authorization": f"Bearer {await make_token(client, settings, 'd@example.test')}"}
+        run = await client.post("/api/v7/run/python", json={"code": "print(1)"}, headers=auth)
+        assert run.status_code == 503
+        assert run.headers["content-type"] == "application/problem+json"
+        assert "executor" in run.json()["detail"]
+        files = await client.get("/api/v7/files", headers=auth)
+        assert files.status_code == 503
+        ready = await client.get("/readyz")
+        assert ready.status_code == 503
+        executor_status = ready.json()["components"]["executor"]
+        assert executor_status["ok"] is False and "unreachable" in executor_status["detail"]
