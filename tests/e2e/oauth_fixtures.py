@@ -127,7 +127,7 @@ def oauth_settings(peer: OidcPeer, tmp_path: Path, **overrides: Any) -> Settings
                 display_name=f"E2E {name}",
                 issuer=peer.issuer,
                 client_id=CLIENT_ID,
-                client_secret=CLIENT_SECRET,  # type: ignore[arg-type]
+                client_secret=CLIENT_SECRET,
             )
             for name in (PROVIDER, OTHER_PROVIDER)
         ],

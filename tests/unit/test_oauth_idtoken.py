@@ -59,7 +59,7 @@ def _runtime(keys: list[RSAKey], issuer: str = ISSUER) -> tuple[OAuthRuntime, li
                 display_name="IdP",
                 issuer=ISSUER,
                 client_id=CLIENT,
-                client_secret="s3cret",  # type: ignore[arg-type]
+                client_secret="s3cret",
             )
         ]
     )

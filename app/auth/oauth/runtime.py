@@ -15,7 +15,8 @@ from fastapi import Request
 from joserfc.jwk import KeySet
 
 from app.auth.oauth.errors import LoginFailedError
-from app.auth.oauth.providers import ProviderConfig, configured_providers
+from app.auth.oauth.providers import ProviderConfig, ProviderSettingsError, configured_providers
+from app.errors import NoxProblem
 from app.settings import Settings
 from app.state import get_state
 
@@ -105,6 +106,10 @@ def oauth_runtime(request: Request) -> OAuthRuntime:
     """The app's OAuthRuntime, built on first use from the app's settings."""
     runtime: OAuthRuntime | None = getattr(request.app.state, "oauth", None)
     if runtime is None:
-        runtime = OAuthRuntime(get_state(request).settings)
+        try:
+            runtime = OAuthRuntime(get_state(request).settings)
+        except ProviderSettingsError as exc:
+            log.error("oauth login disabled: %s", exc)
+            raise NoxProblem(503, "Login unavailable", f"login is misconfigured: {exc}") from exc
         request.app.state.oauth = runtime
     return runtime
