@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import stat
 import subprocess
 from functools import lru_cache
 from pathlib import Path
@@ -127,19 +126,9 @@ def bwrap_available() -> bool:
     return bwrap_problem() == ""
 
 
-def untraversable(path: Path, uid: int) -> Path | None:
-    """The first ancestor of ``path`` the sandbox uid cannot enter (bwrap binds by path)."""
-    for directory in (path, *path.parents):
-        if not directory.exists():
-            continue
-        info = directory.stat()
-        if info.st_uid != uid and not info.st_mode & stat.S_IXOTH:
-            return directory
-    return None
-
-
 class BwrapExecutor(LocalExecutor):
     backend = "bwrap"
+    binds_by_path = True
 
     def build(self, request: RunRequest, workspace: Path, source_fd: int) -> Launch:
         return Launch(
@@ -154,9 +143,4 @@ class BwrapExecutor(LocalExecutor):
         problem = bwrap_problem()
         if problem:
             return ExecutorHealth(backend="bwrap", ok=False, detail=problem)
-        root = self.settings.effective_workspaces_dir.absolute()
-        blocked = untraversable(root, self.owner[0]) if self.owner else None
-        if blocked is not None:
-            detail = f"sandbox uid {self.owner and self.owner[0]} cannot enter {blocked}: chmod o+x"
-            return ExecutorHealth(backend="bwrap", ok=False, detail=detail)
         return await super().health()

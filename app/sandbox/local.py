@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import stat
 from abc import ABC, abstractmethod
 from pathlib import Path
 from typing import Literal
@@ -38,6 +39,17 @@ def sandbox_owner() -> tuple[int, int] | None:
     return (SANDBOX_UID, SANDBOX_GID) if os.geteuid() == 0 else None
 
 
+def untraversable(path: Path, uid: int) -> Path | None:
+    """The first ancestor of ``path`` that ``uid`` cannot enter."""
+    for directory in (path, *path.parents):
+        if not directory.exists():
+            continue
+        info = directory.stat()
+        if info.st_uid != uid and not info.st_mode & stat.S_IXOTH:
+            return directory
+    return None
+
+
 def source_name(language: Language) -> str:
     return "main.py" if language is Language.python else "main.sh"
 
@@ -46,6 +58,9 @@ class LocalExecutor(ABC):
     """An executor running sandboxes as children of this process."""
 
     backend: Literal["bwrap", "fallback"]
+    # bwrap binds the workspace by path as the sandbox uid; the fallback changes into it
+    # before dropping root, so only bwrap needs every ancestor to be enterable.
+    binds_by_path = False
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
@@ -79,6 +94,11 @@ class LocalExecutor(ABC):
             await asyncio.to_thread(root.mkdir, parents=True, exist_ok=True)
         except OSError as exc:
             return ExecutorHealth(backend=self.backend, ok=False, detail=f"workspaces: {exc}")
+        check = self.owner is not None and self.binds_by_path
+        blocked = untraversable(root.absolute(), SANDBOX_UID) if check else None
+        if blocked is not None:
+            detail = f"the sandbox uid {SANDBOX_UID} cannot enter {blocked}: chmod o+x it"
+            return ExecutorHealth(backend=self.backend, ok=False, detail=detail)
         return ExecutorHealth(backend=self.backend, ok=True)
 
     async def write_file(self, workspace: str, path: str, data: bytes) -> FileInfo:
