@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# The sandbox tier: Debian's bubblewrap, the interpreter the sandbox runs by its real path
+# (/usr/bin/python3, never a version-manager shim), prlimit (util-linux) and user namespaces.
+# Idempotent; runs as root on a fresh Debian 12 machine.
+set -euo pipefail
+
+log() { printf 'install-sandbox: %s\n' "$*" >&2; }
+
+packages=(bubblewrap python3 util-linux)
+missing=()
+for pkg in "${packages[@]}"; do
+    dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed' \
+        || missing+=("$pkg")
+done
+if ((${#missing[@]})); then
+    log "apt-get install ${missing[*]}"
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+
+# bwrap runs unprivileged (as a dedicated uid when the server is root): it needs
+# unprivileged user namespaces, which Debian may have switched off.
+if [[ -f /proc/sys/kernel/unprivileged_userns_clone ]] \
+    && [[ "$(cat /proc/sys/kernel/unprivileged_userns_clone)" == 0 ]]; then
+    log "enabling kernel.unprivileged_userns_clone"
+    sysctl -q -w kernel.unprivileged_userns_clone=1
+fi
+if [[ "$(cat /proc/sys/user/max_user_namespaces)" == 0 ]]; then
+    log "raising user.max_user_namespaces"
+    sysctl -q -w user.max_user_namespaces=15000
+fi
+
+for binary in /usr/bin/bwrap /usr/bin/python3 /usr/bin/prlimit; do
+    [[ -x "$binary" ]] || { log "missing $binary after install"; exit 1; }
+done
+log "bubblewrap $(bwrap --version | cut -d' ' -f2), $(/usr/bin/python3 --version)"
