@@ -26,24 +26,30 @@ class AppState:
     audit_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
 
+# Dependencies are ``async def`` so FastAPI calls them inline: a plain ``def`` would cost a
+# thread-pool hop on every request.
+async def get_state_dep(request: Request) -> AppState:
+    return get_state(request)
+
+
 def get_state(request: Request) -> AppState:
     state: AppState = request.app.state.nox
     return state
 
 
-def get_settings_dep(request: Request) -> Settings:
+async def get_settings_dep(request: Request) -> Settings:
     return get_state(request).settings
 
 
-def get_store(request: Request) -> Store:
+async def get_store(request: Request) -> Store:
     return get_state(request).store
 
 
-def get_executor(request: Request) -> Executor:
+async def get_executor(request: Request) -> Executor:
     return get_state(request).executor
 
 
-StateDep = Annotated[AppState, Depends(get_state)]
+StateDep = Annotated[AppState, Depends(get_state_dep)]
 SettingsDep = Annotated[Settings, Depends(get_settings_dep)]
 StoreDep = Annotated[Store, Depends(get_store)]
 ExecutorDep = Annotated[Executor, Depends(get_executor)]

@@ -10,7 +10,6 @@ from sqlalchemy import select
 
 from app.auth.sessions import SESSION_COOKIE, load_session
 from app.auth.tokens import authenticate_token, hash_token
-from app.db import SessionDep
 from app.errors import NoxProblem
 from app.quotas.service import check_request_rate
 from app.state import AppState, StateDep
@@ -37,7 +36,8 @@ async def _resolve(
     return user
 
 
-async def _authenticate(request: Request, session: SessionDep, state: StateDep) -> User:
+async def _authenticate(request: Request, state: StateDep) -> User:
+    # No request-scoped database session here: a cached caller costs no database work at all.
     await state.auth_cache.sync(state.store)
     header = request.headers.get("authorization")
     if header:
@@ -47,7 +47,8 @@ async def _authenticate(request: Request, session: SessionDep, state: StateDep) 
             raise _unauthorized("Authorization header must be 'Bearer <token>'")
 
         async def by_token() -> User | None:
-            return await authenticate_token(session=session, plaintext=plaintext)
+            async with state.sessionmaker() as session:
+                return await authenticate_token(session=session, plaintext=plaintext)
 
         user = await _resolve("t:" + hash_token(plaintext), state, request, by_token)
         if user is None:
@@ -61,8 +62,9 @@ async def _authenticate(request: Request, session: SessionDep, state: StateDep) 
         )
 
         async def by_id() -> User | None:
-            found = await session.execute(select(User).where(User.id == user_id))
-            return found.scalar_one_or_none()
+            async with state.sessionmaker() as session:
+                found = await session.execute(select(User).where(User.id == user_id))
+                return found.scalar_one_or_none()
 
         # Keyed by session, not user: a new login (perhaps with a new role) starts afresh.
         key = "s:" + hash_token(session_id)
