@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import logging
+import socket
 from http import HTTPStatus
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+from sqlalchemy.exc import DisconnectionError, InterfaceError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 PROBLEM_JSON = "application/problem+json"
@@ -100,8 +104,31 @@ async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
     return problem_response(500, "an internal error occurred; it has been logged")
 
 
+# A database or cache that is down (stopped, restarting, name not resolving) is a 503 the
+# client may retry, never a 500: asyncpg lets socket errors through unwrapped.
+BACKING_SERVICE_DOWN: tuple[type[Exception], ...] = (
+    ConnectionError,
+    socket.gaierror,
+    TimeoutError,
+    OperationalError,
+    InterfaceError,
+    DisconnectionError,
+    RedisConnectionError,
+    RedisTimeoutError,
+)
+
+
+async def _backing_service_down(request: Request, exc: Exception) -> JSONResponse:
+    log.warning("backing service unavailable on %s %s: %r", request.method, request.url.path, exc)
+    return problem_response(
+        503, "a backing service is unavailable; retry shortly", headers={"Retry-After": "5"}
+    )
+
+
 def install_problem_handlers(app: FastAPI) -> None:
     app.add_exception_handler(NoxProblem, _nox_problem)
     app.add_exception_handler(StarletteHTTPException, _http_exception)
     app.add_exception_handler(RequestValidationError, _validation)
+    for exc_type in BACKING_SERVICE_DOWN:
+        app.add_exception_handler(exc_type, _backing_service_down)
     app.add_exception_handler(Exception, _unexpected)
