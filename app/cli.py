@@ -37,6 +37,9 @@ def serve(host: str | None, port: int | None, reload: bool) -> None:
     except UnsafeSettingsError as exc:
         raise click.ClickException(str(exc)) from exc
     configure_logging(settings.log_level)
+    from app.migrate import ensure_embedded_schema
+
+    asyncio.run(ensure_embedded_schema(settings))
     uvicorn.run(
         "app.main:create_app",
         factory=True,

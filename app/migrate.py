@@ -83,3 +83,10 @@ async def migrate(
                 await conn.commit()
     finally:
         await engine.dispose()
+
+
+async def ensure_embedded_schema(settings: Settings) -> None:
+    """Embedded mode (SQLite) migrates on start; PostgreSQL is migrated by its own step."""
+    if settings.effective_database_url.startswith("sqlite"):
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        await migrate(settings)

@@ -9,12 +9,15 @@ import click
 from app.audit.service import record_event
 from app.auth.tokens import create_token
 from app.db import make_engine, make_sessionmaker
+from app.migrate import ensure_embedded_schema
 from app.settings import get_settings
 from app.users.service import get_or_create_by_email
 
 
 async def _create(email: str, admin: bool, name: str) -> str:
-    engine = make_engine(get_settings().effective_database_url)
+    settings = get_settings()
+    await ensure_embedded_schema(settings)
+    engine = make_engine(settings.effective_database_url)
     sessionmaker = make_sessionmaker(engine)
     try:
         async with sessionmaker() as session, session.begin():
