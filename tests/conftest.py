@@ -15,6 +15,7 @@ from asgi_lifespan import LifespanManager
 
 from app.migrate import migrate
 from app.settings import SandboxBackend, Settings
+from tests.bound_services import BoundPostgres, BoundRedis, bound_postgres, bound_redis
 from tests.prereq import require
 from tests.services import (
     PostgresServer,
@@ -38,7 +39,11 @@ def make_settings(tmp_path: Path, **overrides: Any) -> Settings:
 
 
 @pytest.fixture(scope="session")
-def pg_server() -> Iterator[PostgresServer]:
+def pg_server() -> Iterator[PostgresServer | BoundPostgres]:
+    bound = bound_postgres()  # a service container bound by `dagger call test`
+    if bound is not None:
+        yield bound
+        return
     bin_dir = postgres_bin_dir()
     require(bin_dir is not None, "PostgreSQL server not found: apt-get install postgresql")
     assert bin_dir is not None
@@ -47,7 +52,7 @@ def pg_server() -> Iterator[PostgresServer]:
 
 
 @pytest.fixture
-def postgres_url(pg_server: PostgresServer) -> Iterator[str]:
+def postgres_url(pg_server: PostgresServer | BoundPostgres) -> Iterator[str]:
     """A fresh, empty database on the session's PostgreSQL server."""
     name = f"t_{uuid.uuid4().hex[:12]}"
     pg_server.psql(f"CREATE DATABASE {name}")
@@ -56,7 +61,11 @@ def postgres_url(pg_server: PostgresServer) -> Iterator[str]:
 
 
 @pytest.fixture(scope="session")
-def redis_srv() -> Iterator[RedisServer]:
+def redis_srv() -> Iterator[RedisServer | BoundRedis]:
+    bound = bound_redis()
+    if bound is not None:
+        yield bound
+        return
     binary = shutil.which("redis-server")
     require(binary is not None, "redis-server not found: apt-get install redis-server")
     assert binary is not None
@@ -65,7 +74,7 @@ def redis_srv() -> Iterator[RedisServer]:
 
 
 @pytest.fixture
-async def redis_url(redis_srv: RedisServer) -> AsyncIterator[str]:
+async def redis_url(redis_srv: RedisServer | BoundRedis) -> AsyncIterator[str]:
     """The session's Redis, flushed before each test."""
     from redis.asyncio import Redis
 
