@@ -28,17 +28,17 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from app.sandbox.bwrap import PYTHON, BwrapExecutor, bwrap_problem  # noqa: E402
-from app.sandbox.interface import Language, RunRequest  # noqa: E402
-from app.sandbox.limits import default_limits  # noqa: E402
-from app.sandbox.local import sandbox_owner  # noqa: E402
-from app.settings import SandboxBackend, Settings  # noqa: E402
-from tests.servers import nox_command, nox_serve  # noqa: E402
+from app.sandbox.bwrap import PYTHON, BwrapExecutor, bwrap_problem
+from app.sandbox.interface import Language, RunRequest
+from app.sandbox.limits import default_limits
+from app.sandbox.local import sandbox_owner
+from app.settings import SandboxBackend, Settings
+from tests.servers import nox_command, nox_serve
 
 BARE_BWRAP = [
     "bwrap", "--unshare-all", "--die-with-parent", "--new-session", "--ro-bind", "/usr", "/usr",
     "--symlink", "usr/lib", "/lib", "--symlink", "usr/lib64", "/lib64", "--symlink", "usr/bin",
-    "/bin", "--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp", "--clearenv",
+    "/bin", "--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp", "--clearenv",  # noqa: S108
     "--cap-drop", "ALL", PYTHON, "-c", "print(1)",
 ]  # fmt: skip
 
@@ -104,7 +104,7 @@ def main() -> None:
     bare_python = timed(launch([PYTHON, "-c", "print(1)"]), args.runs)
     bare_bwrap = timed(launch(BARE_BWRAP), args.runs)
     with tempfile.TemporaryDirectory(prefix="nox-bench-") as tmp:
-        os.chmod(tmp, 0o711)  # the sandbox uid binds its workspace below it by path
+        os.chmod(tmp, 0o711)  # noqa: S103 - the sandbox uid binds its workspace below it
         data = Path(tmp)
         backend = backend_only(data / "backend", args.runs)
         env = {"NOX_DATA_DIR": str(data / "api"), "NOX_SANDBOX_BACKEND": "bwrap",
@@ -149,8 +149,15 @@ def main() -> None:
     print(line("backend command (bwrap+prlimit), no HTTP", backend))
     print(line("POST /api/v7/run/python print(1)", e2e))
     print(f"4 concurrent clients: {runs_per_s:.1f} runs/s over {args.concurrent_seconds:g} s")
-    p50 = {name: percentiles(s)[0] for name, s in
-           [("python", bare_python), ("bwrap", bare_bwrap), ("backend", backend), ("e2e", e2e)]}
+    p50 = {
+        name: percentiles(s)[0]
+        for name, s in [
+            ("python", bare_python),
+            ("bwrap", bare_bwrap),
+            ("backend", backend),
+            ("e2e", e2e),
+        ]
+    }
     ratio = p50["e2e"] / p50["bwrap"]
     print(f"ratio bare bwrap / bare python p50: {p50['bwrap'] / p50['python']:.2f}x")
     print(f"ratio backend / bare bwrap p50:     {p50['backend'] / p50['bwrap']:.2f}x")
