@@ -117,6 +117,10 @@ class Settings(BaseSettings):
 
     backup_dir: Path | None = None
     backup_keep: int = 7
+    # optional AES-256-GCM encryption of backups: 32 random bytes, urlsafe base64
+    # (python -c "import base64,os; print(base64.urlsafe_b64encode(os.urandom(32)).decode())")
+    backup_key: SecretStr = SecretStr("")
+    backup_key_file: Path | None = None
 
     @field_validator("admin_emails", mode="before")
     @classmethod
