@@ -28,14 +28,15 @@ from .services import (
     postgres,
     redis,
 )
-from .toolbox import with_apt_packages
+from .toolbox import with_apt_packages, with_kubectl
 
 TIERS: Final = ("unit", "integration", "e2e")
 REPORT: Final = "/reports/junit.xml"
 # The test stage's WORKDIR: the tree is copied there, so the tests find node_modules beside it.
 APP_DIR: Final = "/app"
-# bubblewrap for the sandbox tests; libstdc++ for the node binary of the e2e login rig.
-SUITE_PACKAGES: Final = ("bubblewrap", "libstdc++6")
+# What the tiers call besides Python, as .ci/run installs it: bubblewrap (sandbox tests),
+# promtool/amtool and a live Prometheus (monitoring tests), libstdc++ for node (login rig).
+SUITE_PACKAGES: Final = ("bubblewrap", "prometheus", "prometheus-alertmanager", "libstdc++6")
 
 # What the fixtures in tests/ read to use these services instead of starting their own.
 TEST_POSTGRES_ENV: Final = f"{ENV_PREFIX}TEST_POSTGRES_URL"
@@ -79,6 +80,7 @@ def suite_container(source: dagger.Directory, tiers: Sequence[str] = TIERS) -> d
     return (
         suite_image(source)
         .with_(lambda c: with_apt_packages(c, SUITE_PACKAGES))
+        .with_(with_kubectl)
         .with_(lambda c: with_node(c, source))
         .with_(lambda c: with_services(c, source))
         # In CI mode a missing prerequisite fails the tier instead of skipping it.

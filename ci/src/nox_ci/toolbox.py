@@ -57,13 +57,18 @@ def with_project(ctr: dagger.Container, source: dagger.Directory) -> dagger.Cont
     )
 
 
-def toolbox(source: dagger.Directory) -> dagger.Container:
+def with_kubectl(ctr: dagger.Container) -> dagger.Container:
+    """kubectl (with its built-in kustomize) from the official image, pinned by digest."""
     kubectl = dag.container().from_(KUBECTL_IMAGE).file("/bin/kubectl")
+    return ctr.with_file("/usr/local/bin/kubectl", kubectl, permissions=0o755)
+
+
+def toolbox(source: dagger.Directory) -> dagger.Container:
     return (
         dag.container()
         .from_(PYTHON_IMAGE)
         .with_(lambda c: with_apt_packages(c, APT_PACKAGES))
-        .with_file("/usr/local/bin/kubectl", kubectl, permissions=0o755)
+        .with_(with_kubectl)
         .with_(with_uv)
         .with_(lambda c: with_project(c, source))
         .with_env_variable("CI", "true")
