@@ -27,7 +27,7 @@ _TITLE = {
     404: "Not Found",
     413: "Content Too Large",
     429: "Too Many Requests",
-}  # noqa: E501
+}
 
 
 async def _guard(operation: str, call: Awaitable[T]) -> T:
