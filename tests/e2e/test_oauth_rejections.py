@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import secrets
 import time
 from collections.abc import AsyncIterator
@@ -21,6 +22,7 @@ from redis.asyncio import Redis
 from sqlalchemy import func, select
 
 from app.auth.oauth.runtime import OAuthRuntime
+from app.observability.metrics import REGISTRY
 from app.users.models import Identity, User
 from app.users.service import get_or_create_by_email
 from tests.e2e.oauth_fixtures import (
@@ -75,6 +77,13 @@ def assert_refused(response: httpx.Response, status: int, reason: str) -> dict[s
     assert problem["type"] == f"urn:nox:login:{reason}", problem
     assert problem["detail"]
     return problem
+
+
+def logins(outcome: str) -> float:
+    value = REGISTRY.get_sample_value(
+        "nox_logins_total", {"provider": PROVIDER, "outcome": outcome}
+    )
+    return value or 0.0
 
 
 def with_query(url: str, **changes: str | None) -> str:
@@ -137,7 +146,20 @@ async def test_a_callback_sent_to_another_provider_is_refused(rig: Rig) -> None:
     assert await rig.counts() == {"users": 0, "identities": 0, "sessions": 0}
 
 
-async def test_a_code_already_redeemed_by_someone_else_is_refused(rig: Rig) -> None:
+async def test_a_callback_naming_another_issuer_is_refused(rig: Rig) -> None:
+    async with browser(rig.app, rig.url) as user_agent:
+        callback = await login_callback_url(user_agent, rig.peer, login="gina")
+        assert parse_qs(urlsplit(callback).query)["iss"] == [rig.peer.issuer]
+        refused = await user_agent.get(with_query(callback, iss="https://evil.test"))
+    assert_refused(refused, 400, "issuer_mismatch")
+    assert await rig.counts() == {"users": 0, "identities": 0, "sessions": 0}
+
+
+async def test_a_code_already_redeemed_by_someone_else_is_refused(
+    rig: Rig, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    before = logins("code_rejected")
     async with browser(rig.app, rig.url) as user_agent:
         callback = await login_callback_url(user_agent, rig.peer, login="hank")
         query = parse_qs(urlsplit(callback).query)
@@ -160,6 +182,13 @@ async def test_a_code_already_redeemed_by_someone_else_is_refused(rig: Rig) -> N
     problem = assert_refused(refused, 400, "code_rejected")
     assert "invalid_grant" in problem["detail"]
     assert await rig.counts() == {"users": 0, "identities": 0, "sessions": 0}
+    # counted and logged with its reason; the code, state, verifier and secret stay out of
+    # Nox's logs (the test's own browser logs URLs, so only Nox's loggers are read)
+    assert logins("code_rejected") == before + 1
+    nox_log = "\n".join(r.getMessage() for r in caplog.records if r.name.startswith("app."))
+    assert "code_rejected" in nox_log and "invalid_grant" in nox_log
+    for secret in (query["code"][0], query["state"][0], pending["code_verifier"], CLIENT_SECRET):
+        assert secret not in nox_log
 
 
 @pytest.mark.parametrize(

@@ -12,6 +12,7 @@ REASONS = frozenset(
         "missing_state",
         "unknown_state",
         "wrong_provider",
+        "issuer_mismatch",
         "other_browser",
         "provider_error",
         "code_rejected",

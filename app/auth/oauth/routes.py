@@ -22,7 +22,7 @@ from app.auth.oauth.pending import (
     set_binding_cookie,
     take_pending,
 )
-from app.auth.oauth.providers import ProviderConfig
+from app.auth.oauth.providers import ProviderConfig, ProviderKind
 from app.auth.oauth.redirects import UnsafeNextError, safe_next
 from app.auth.oauth.runtime import OAuthRuntime, oauth_runtime
 from app.auth.oauth.schemas import ProviderPublic, ProvidersPublic
@@ -134,6 +134,19 @@ def _check_callback(request: Request, provider: ProviderConfig, pending_provider
         raise LoginFailedError("code_rejected", "the callback carries no authorization code")
 
 
+async def _check_issuer(runtime: OAuthRuntime, provider: ProviderConfig, request: Request) -> None:
+    """RFC 9207: a provider that names itself in the callback must name the expected issuer,
+    so a response from another provider (mix-up attack) is not taken for this one's."""
+    sent = request.query_params.get("iss")
+    if sent is None or provider.kind is not ProviderKind.oidc:
+        return
+    expected = str((await runtime.metadata(provider)).get("issuer", ""))
+    if "{tenantid}" not in expected and sent != expected:
+        raise LoginFailedError(
+            "issuer_mismatch", f"the callback names issuer {sent[:200]!r}, not {expected!r}"
+        )
+
+
 @router.get("/callback/{name}", response_class=RedirectResponse, status_code=302)
 async def callback(
     name: str, request: Request, session: SessionDep, state: StateDep, runtime: RuntimeDep
@@ -156,6 +169,7 @@ async def callback(
                 "other_browser", "this login was started in another browser; start it here"
             )
         _check_callback(request, provider, pending.provider)
+        await _check_issuer(runtime, provider, request)
         person = await flow.complete(
             runtime, provider, code=request.query_params["code"], pending=pending
         )
