@@ -85,6 +85,7 @@ async def dev_login(
         raise NoxProblem(404, "Not Found", "development login is disabled")
     user = await get_or_create_by_email(session=session, email=body.email, admin=body.admin)
     await session.commit()
+    await session.refresh(user, ["identities"])
     session_id = await create_session(store=state.store, settings=state.settings, user_id=user.id)
     set_session_cookie(response, state.settings, session_id)
     LOGINS.labels(provider="dev", outcome="success").inc()
