@@ -1,0 +1,138 @@
+"""Session fixtures of the container tier: engine, stand-in bases, images built once, a stack.
+
+Every test here talks to the real Docker engine. The base images are the air-gapped stand-ins
+(``scripts/airgap-images.sh``, idempotent), so nothing is pulled from a registry.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import subprocess
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import pytest
+
+from tests.container.engine import (
+    INSTALL_HINT,
+    PREFIX,
+    REPO,
+    Compose,
+    build,
+    compose_v2_present,
+    docker_cli,
+    engine_answers,
+    free_port,
+    run,
+)
+from tests.prereq import require
+
+RUNTIME_TAG = f"{PREFIX}/nox:test"
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    here = os.path.dirname(__file__)
+    for item in items:
+        if str(item.path).startswith(here):
+            item.add_marker(pytest.mark.container)
+
+
+@pytest.fixture(scope="session")
+def engine() -> None:
+    require(docker_cli() is not None, f"docker not found: {INSTALL_HINT}")
+    require(engine_answers(), f"the Docker engine does not answer: {INSTALL_HINT}")
+
+
+@pytest.fixture(scope="session")
+def compose_v2(engine: None) -> None:
+    require(compose_v2_present(), f"docker compose (v2) missing: {INSTALL_HINT}")
+
+
+@pytest.fixture(scope="session")
+def base_images(engine: None) -> dict[str, str]:
+    """PYTHON_IMAGE / POSTGRES_IMAGE / REDIS_IMAGE: local stand-ins, built if missing."""
+    script = str(REPO / "scripts" / "airgap-images.sh")
+    names = dict(line.split("=", 1) for line in run(["bash", script, "--print-env"]).stdout.split())
+    missing = [
+        n for n in names.values() if run(["docker", "image", "inspect", n], check=False).returncode
+    ]
+    if missing:
+        require(
+            os.geteuid() == 0,
+            f"stand-in base images {missing} missing: run scripts/airgap-images.sh as root",
+        )
+        run(["bash", script], timeout=1800)
+    return names
+
+
+@pytest.fixture(scope="session")
+def revision() -> str:
+    proc = run(["git", "rev-parse", "HEAD"], check=False)
+    return proc.stdout.strip() if proc.returncode == 0 else "unknown"
+
+
+@pytest.fixture(scope="session")
+def runtime_image(base_images: dict[str, str], revision: str) -> str:
+    """The runtime target, built once per session (later builds hit the layer cache)."""
+    build(
+        RUNTIME_TAG,
+        python_image=base_images["PYTHON_IMAGE"],
+        target="runtime",
+        extra=["--build-arg", f"REVISION={revision}", "--build-arg", "VERSION=7.0.0-test"],
+    )
+    return RUNTIME_TAG
+
+
+@dataclass
+class Stack:
+    compose: Compose
+    port: int
+    secrets: dict[str, str]
+
+    def token(self, email: str, *, admin: bool = False) -> str:
+        args = ["exec", "-T", "api", "nox", "token", "create", "--email", email]
+        out = self.compose(*args, *(["--admin"] if admin else [])).stdout
+        return out.strip().splitlines()[-1]
+
+
+def stack_env(base_images: dict[str, str], image: str, port: int) -> dict[str, str]:
+    return {
+        **base_images,
+        "NOX_IMAGE": image,
+        "API_PUBLISHED_PORT": str(port),
+        "NOX_PUBLIC_URL": f"http://127.0.0.1:{port}",
+        "NOX_SECRET_KEY": secrets.token_hex(32),
+        "NOX_EXECUTOR_SECRET": secrets.token_hex(32),
+        "POSTGRES_PASSWORD": secrets.token_hex(16),
+        "REDIS_PASSWORD": secrets.token_hex(16),
+        "NOX_WORKERS": "2",
+        # never read a developer's .env: the test decides every value
+        "COMPOSE_ENV_FILES": os.devnull,
+    }
+
+
+@pytest.fixture(scope="session")
+def stack(compose_v2: None, base_images: dict[str, str], runtime_image: str) -> Iterator[Stack]:
+    """compose.yaml (+ the local override) up and healthy, on a free published port."""
+    port = free_port()
+    env = stack_env(base_images, runtime_image, port)
+    compose = Compose(
+        project=f"{PREFIX}-stack-{os.getpid()}",
+        files=["compose.yaml", "compose.override.yaml"],
+        env=env,
+    )
+    try:
+        up = compose("up", "-d", "--wait", "--wait-timeout", "180", "--no-build", check=False)
+        if up.returncode != 0:
+            logs = compose("logs", "--no-color", "--tail", "40", check=False).stdout
+            pytest.fail(f"compose up --wait failed:\n{up.stderr[-3000:]}\n{logs[-6000:]}")
+        yield Stack(compose=compose, port=port, secrets=env)
+    finally:
+        compose.down()
+
+
+def container_state(container: str, template: str) -> str:
+    return subprocess.run(
+        ["docker", "inspect", "-f", template, container], capture_output=True, text=True, check=True
+    ).stdout.strip()
