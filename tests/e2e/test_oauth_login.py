@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import make_token
 from tests.e2e.oauth_fixtures import (
     ADMIN_EMAIL,
     PROVIDER,
@@ -91,13 +92,20 @@ async def test_providers_lists_what_settings_enable(oidc_peer: OidcPeer, tmp_pat
     assert listed["providers"][0]["login_url"] == "/api/v7/auth/login/github"
 
 
-async def test_a_verified_admin_email_gets_the_admin_role(
+async def test_a_verified_admin_email_promotes_the_existing_account_at_once(
     oidc_peer: OidcPeer, redis_url: str, tmp_path: Path
 ) -> None:
     settings = oauth_settings(oidc_peer, tmp_path, redis_url=redis_url)
     nox = oidc_peer.public_url
     async with running_nox(settings) as app, browser(app, nox) as user_agent:
+        token = await make_token(user_agent, settings, ADMIN_EMAIL)
+        bearer = {"Authorization": f"Bearer {token}"}
+        assert (await user_agent.get(f"{nox}/api/v7/auth/me", headers=bearer)).json()[
+            "role"
+        ] == "user"  # now cached by this process
         callback = await login_callback_url(user_agent, oidc_peer, login=ADMIN_EMAIL)
         await user_agent.get(callback)
         me = (await user_agent.get(f"{nox}/api/v7/auth/me")).json()
-    assert (me["email"], me["role"]) == (ADMIN_EMAIL, "admin")
+        by_token = (await user_agent.get(f"{nox}/api/v7/auth/me", headers=bearer)).json()
+    assert (me["email"], me["role"], me["providers"]) == (ADMIN_EMAIL, "admin", [PROVIDER])
+    assert (by_token["id"], by_token["role"]) == (me["id"], "admin")

@@ -71,8 +71,9 @@ async def _refuse_claimed_email(
 
 async def user_for_login(
     *, session: AsyncSession, settings: Settings, provider: str, person: ProviderIdentity
-) -> User:
-    """Upsert the user and identity for a completed login (flushed, not committed)."""
+) -> tuple[User, bool]:
+    """Upsert the user and identity for a completed login (flushed, not committed); the flag
+    says whether an existing user's email or role changed (cached callers must be dropped)."""
     verified_email = person.email if person.email and person.email_verified else None
     identity = await _identity(session, provider, person.subject)
     if person.email and not verified_email:
@@ -93,6 +94,7 @@ async def user_for_login(
     assert user is not None  # identities cascade with their user
     if not user.is_active:
         raise LoginFailedError("account_disabled", "this account is deactivated", status=403)
+    before = (user.email, user.role)
     if (
         verified_email
         and user.email is None
@@ -104,4 +106,4 @@ async def user_for_login(
     if not user.name and person.name:
         user.name = person.name
     await session.flush()
-    return user
+    return user, (user.email, user.role) != before

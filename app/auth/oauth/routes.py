@@ -10,6 +10,7 @@ from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.responses import RedirectResponse
 
 from app.audit.service import record
+from app.auth.cache import invalidate_all
 from app.auth.oauth import flow
 from app.auth.oauth.accounts import user_for_login
 from app.auth.oauth.errors import LoginFailedError
@@ -173,12 +174,14 @@ async def callback(
         person = await flow.complete(
             runtime, provider, code=request.query_params["code"], pending=pending
         )
-        user = await user_for_login(
+        user, changed = await user_for_login(
             session=session, settings=state.settings, provider=provider.name, person=person
         )
     except LoginFailedError as exc:
         raise (await _failed(request, label, exc)).problem() from exc
     await session.commit()
+    if changed:  # e.g. promoted to admin: replicas must not serve the old role from cache
+        await invalidate_all(state.store)
     old = request.cookies.get(SESSION_COOKIE)
     if old:  # never carry a session across logins
         await revoke_session(store=state.store, session_id=old)
