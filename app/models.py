@@ -8,6 +8,7 @@ MODEL_MODULES = (
     "app.users.models",
     "app.auth.tokens",
     "app.audit.models",
+    "app.backup.models",
 )
 
 

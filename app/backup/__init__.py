@@ -1,0 +1,1 @@
+"""Backups and disaster recovery: PostgreSQL dump, Redis snapshot, manifest, restore."""
