@@ -21,7 +21,14 @@ import subprocess
 from functools import lru_cache
 from pathlib import Path
 
-from app.sandbox.interface import ExecutorHealth, Language, RunLimits, RunRequest
+from app.sandbox.interface import (
+    ExecutorHealth,
+    ExecutorUnavailable,
+    Language,
+    RunLimits,
+    RunRequest,
+    RunResult,
+)
 from app.sandbox.local import SANDBOX_PATH, LocalExecutor, sandbox_owner, source_name
 from app.sandbox.runner import PRLIMIT, Launch, prlimit_argv
 
@@ -138,6 +145,12 @@ class BwrapExecutor(LocalExecutor):
             user=self.owner,
             signal_in_exit_code=True,  # bwrap exits with 128+n when its child died of signal n
         )
+
+    def check_setup(self, result: RunResult) -> None:
+        # bwrap reports a failed setup (bind source missing, namespaces refused) as exit 1
+        # with "bwrap: ..." on stderr before the program ever started.
+        if result.exit_code == 1 and not result.stdout and result.stderr.startswith("bwrap: "):
+            raise ExecutorUnavailable("sandbox setup failed: " + result.stderr.strip()[:200])
 
     async def health(self) -> ExecutorHealth:
         problem = bwrap_problem()

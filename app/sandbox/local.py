@@ -16,6 +16,7 @@ from typing import Literal
 
 from app.sandbox.interface import (
     ExecutorHealth,
+    ExecutorUnavailable,
     FileInfo,
     Language,
     RunRequest,
@@ -84,9 +85,19 @@ class LocalExecutor(ABC):
             os.write(source_fd, request.source.encode())
             os.lseek(source_fd, 0, os.SEEK_SET)
             launch = self.build(request, workspace, source_fd)
-            return await run_launch(launch, limits=request.limits, stdin=request.stdin)
+            try:
+                result = await run_launch(launch, limits=request.limits, stdin=request.stdin)
+            except OSError as exc:  # the launcher itself is missing or cannot start
+                raise ExecutorUnavailable(f"cannot start the sandbox: {exc}") from exc
         finally:
             os.close(source_fd)
+        self.check_setup(result)
+        return result
+
+    def check_setup(self, result: RunResult) -> None:
+        """Raise ExecutorUnavailable when the sandbox could not be set up (not the program's
+        fault: the api answers 503 instead of showing launcher errors as program output)."""
+        return None
 
     async def health(self) -> ExecutorHealth:
         root = self.settings.effective_workspaces_dir

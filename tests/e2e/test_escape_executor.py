@@ -14,6 +14,9 @@ from pathlib import Path
 import httpx
 import pytest
 
+from app.sandbox.bwrap import BwrapExecutor
+from app.sandbox.interface import ExecutorUnavailable, Language, RunRequest
+from app.sandbox.limits import default_limits
 from app.settings import ENV_PREFIX, SandboxBackend
 from tests.conftest import app_client, make_settings, make_token
 from tests.e2e.sandbox_rig import require_bwrap, traversable_dir
@@ -105,3 +108,19 @@ async def test_executor_down_gives_503_and_readyz_names_it(tmp_path: Path) -> No
         assert ready.status_code == 503
         executor_status = ready.json()["components"]["executor"]
         assert executor_status["ok"] is False and "unreachable" in executor_status["detail"]
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="only a root server drops to the sandbox uid")
+async def test_workspaces_the_sandbox_uid_cannot_enter_are_reported_not_run(
+    tmp_path: Path,
+) -> None:
+    require_bwrap()
+    tmp_path.chmod(0o700)
+    settings = make_settings(tmp_path, sandbox_backend=SandboxBackend.bwrap)
+    executor = BwrapExecutor(settings)
+    health = await executor.health()
+    assert health.ok is False and "cannot enter" in health.detail
+    request = RunRequest(workspace="1", language=Language.python, source="print(1)",
+                         limits=default_limits(settings.sandbox))  # fmt: skip
+    with pytest.raises(ExecutorUnavailable, match="sandbox setup failed"):
+        await executor.run(request)
