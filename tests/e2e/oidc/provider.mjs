@@ -1,12 +1,13 @@
 // A real OpenID Connect provider on loopback for the e2e login tests (npm oidc-provider).
 //
-//   node tests/e2e/oidc/provider.mjs [--port N] [--redirect-uri URI]... [--client-id ID]
-//                                    [--client-secret S] [--jwks-file PATH]
+//   node tests/e2e/oidc/provider.mjs [--port N] [--host ADDR] [--issuer URL]
+//        [--redirect-uri URI]... [--client-id ID] [--client-secret S] [--jwks-file PATH]
 //
-// Every option can also come from the environment: OIDC_PORT, OIDC_REDIRECT_URIS (comma
-// separated), OIDC_CLIENT_ID, OIDC_CLIENT_SECRET, OIDC_JWKS_FILE. Port 0 (the default) lets the
-// kernel choose a free port; the issuer is then built from the port actually bound, and one
-// JSON line {"issuer": ...} on stdout tells the caller where it listens.
+// Every option can also come from the environment: OIDC_PORT, OIDC_HOST, OIDC_ISSUER,
+// OIDC_REDIRECT_URIS (comma separated), OIDC_CLIENT_ID, OIDC_CLIENT_SECRET, OIDC_JWKS_FILE.
+// Port 0 (the default) lets the kernel choose a free port; the issuer is then built from the
+// port actually bound (unless --issuer names it, e.g. when it runs as a service behind another
+// host name), and one JSON line {"issuer": ...} on stdout tells the caller where it listens.
 //
 // Logins go through the built-in devInteractions pages: any password is accepted and the login
 // value becomes the subject. Its email is the login itself when it contains "@", otherwise
@@ -21,6 +22,8 @@ import Provider from 'oidc-provider';
 const { values: args } = parseArgs({
   options: {
     port: { type: 'string', default: process.env.OIDC_PORT || '0' },
+    host: { type: 'string', default: process.env.OIDC_HOST || '127.0.0.1' },
+    issuer: { type: 'string', default: process.env.OIDC_ISSUER || '' },
     // Listen address and public issuer: loopback by default; the Dagger pipeline runs this
     // script as a service that other containers reach by its alias (OIDC_HOST=0.0.0.0).
     host: { type: 'string', default: process.env.OIDC_HOST || '127.0.0.1' },
