@@ -91,7 +91,8 @@ def test_tests_see_the_services_through_their_aliases(suite_ctr: Any) -> None:
 def test_runs_the_taskfile_tiers_and_keeps_the_exit_code(suite_ctr: Any) -> None:
     last = graph.find(suite_ctr, "withExec")[-1]
     assert last["args"] == [
-        "task", "test:tiers", "TIERS=unit integration e2e", "JUNIT=/reports/junit.xml",
+        "task", "test:pytest", "JUNIT=/reports/junit.xml",
+        "--", "tests/unit", "tests/integration", "tests/e2e",
     ]  # fmt: skip
     assert last["expect"] == "ANY"
     assert last["insecureRootCapabilities"] is True  # bubblewrap needs user namespaces
@@ -106,7 +107,7 @@ def test_e2e_rig_gets_node_and_locked_npm_modules(suite_ctr: Any) -> None:
 
 def test_tiers_can_be_chosen_and_unknown_ones_are_refused() -> None:
     ctr = suite.suite_container(dag.directory(), ["integration"])
-    assert graph.execs(ctr)[-1][2] == "TIERS=integration"
+    assert graph.execs(ctr)[-1][-2:] == ["--", "tests/integration"]
     with pytest.raises(ValueError, match="unknown test tiers"):
         suite.suite_container(dag.directory(), ["container"])
 

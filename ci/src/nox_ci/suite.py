@@ -1,7 +1,7 @@
 """The test tiers inside the Dockerfile's test image, next to real service containers.
 
-The command is `task test:tiers`, the task a developer runs locally: the pytest invocation is
-written once, in Taskfile.yml.
+The command is `task test:pytest`, the task `task test` runs on a laptop: the pytest invocation
+is written once, in Taskfile.yml; only the tier paths and the report path are passed here.
 """
 
 from __future__ import annotations
@@ -87,7 +87,7 @@ def suite_container(source: dagger.Directory, tiers: Sequence[str] = TIERS) -> d
         .with_env_variable("CI", "true")
         .with_exec(["mkdir", "-p", "/reports"])
         .with_exec(
-            ["task", "test:tiers", f"TIERS={' '.join(selected)}", f"JUNIT={REPORT}"],
+            ["task", "test:pytest", f"JUNIT={REPORT}", "--", *(f"tests/{t}" for t in selected)],
             expect=dagger.ReturnType.ANY,
             # bubblewrap creates user namespaces; the engine's default exec sandbox forbids that.
             insecure_root_capabilities=True,
