@@ -134,3 +134,15 @@ async def test_leftover_check_does_see_a_live_run(rig: Rig) -> None:
     assert seen, "a live sandboxed process was not visible from the host"
     assert (await run)["status"] == "timeout"
     assert processes_with(marker) == []
+
+
+async def test_each_run_has_its_own_process_budget(rig: Rig) -> None:
+    """Concurrent runs share a host uid but not a process count: one user's fork bomb cannot
+    starve another's run (RLIMIT_NPROC is set inside each run's user namespace)."""
+    alice, bob = await asyncio.gather(
+        rig.python(rig.alice, FORK_COUNT, timeout_s=4),
+        rig.python(rig.bob, FORK_COUNT, timeout_s=4),
+    )
+    counts = [int(body["stdout"].split()[0]) for body in (alice, bob)]
+    limit = rig.settings.sandbox.processes
+    assert all(limit - 4 <= n < limit for n in counts), counts
