@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import secrets
+import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -39,12 +40,13 @@ def executor(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ExecutorProce
     require_bwrap()
     port = free_port()
     secret = secrets.token_urlsafe(32)
+    workspaces = traversable_dir("nox-sbx-exec-")
     env = {
         "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
         f"{ENV_PREFIX}EXECUTOR_SECRET": secret,
         f"{ENV_PREFIX}SANDBOX_BACKEND": "bwrap",
         f"{ENV_PREFIX}DATA_DIR": str(tmp_path_factory.mktemp("executor")),
-        f"{ENV_PREFIX}WORKSPACES_DIR": str(traversable_dir("nox-sbx-exec-")),
+        f"{ENV_PREFIX}WORKSPACES_DIR": str(workspaces),
     }
     process = subprocess.Popen(
         [sys.executable, "-m", "app.cli", "executor", "--port", str(port)], cwd=REPO, env=env
@@ -55,6 +57,7 @@ def executor(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ExecutorProce
     finally:
         process.terminate()
         process.wait(timeout=10)
+        shutil.rmtree(workspaces, ignore_errors=True)
 
 
 def test_executor_refuses_calls_without_the_shared_secret(executor: ExecutorProcess) -> None:
