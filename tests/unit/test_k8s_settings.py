@@ -1,14 +1,21 @@
-"""The manifests agree with app/settings.py: env names, ports, and documented Secrets."""
+"""The manifests agree with the app: env names, ports, probe paths, documented Secrets."""
 
 from __future__ import annotations
 
 import re
+from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
 from pydantic import BaseModel
 
-from app.settings import API_PORT, ENV_PREFIX, EXECUTOR_PORT, Settings
+from app.main import create_app
+from app.sandbox.factory import build_executor
+from app.sandbox.local import LocalExecutor
+from app.sandbox.server import create_executor_app
+from app.settings import API_PORT, ENV_PREFIX, EXECUTOR_PORT, SandboxBackend, Settings
 from tests.unit.k8s_manifests import (
     OVERLAYS,
     ROOT,
@@ -19,11 +26,14 @@ from tests.unit.k8s_manifests import (
     find,
     is_nox,
     nox_command,
+    of_kind,
+    pod_template,
     secret_refs,
     workloads,
 )
 
 PORTS = {"serve": API_PORT, "executor": EXECUTOR_PORT}
+PROBES = ("startupProbe", "livenessProbe", "readinessProbe")
 
 
 def is_settings_env(name: str) -> bool:
@@ -107,3 +117,32 @@ def test_every_secret_a_pod_reads_is_documented(overlay: str) -> None:
     for ingress in (d for d in docs if d["kind"] == "Ingress"):
         used |= {(tls["secretName"], "tls.crt") for tls in ingress["spec"]["tls"]}
     assert used - documented_secrets() == set()
+
+
+def answers(app: FastAPI, paths: set[str]) -> set[str]:
+    """The paths an app routes (any status but 404/405), asked through its own lifespan."""
+    with TestClient(app) as client:
+        return {path for path in paths if client.get(path).status_code not in {404, 405}}
+
+
+def probed_paths(overlay: str) -> dict[str, set[str]]:
+    """nox command -> paths its probes and the Prometheus scrape annotation ask for."""
+    wanted: dict[str, set[str]] = {"serve": set(), "executor": set()}
+    for doc in of_kind(build(overlay), "Deployment"):
+        template = pod_template(doc)
+        for container in filter(is_nox, template["spec"]["containers"]):
+            paths = wanted[nox_command(container)]
+            paths |= {container[p]["httpGet"]["path"] for p in PROBES}
+            paths.add(template["metadata"]["annotations"]["prometheus.io/path"])
+    return wanted
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_probes_and_scrapes_hit_paths_the_servers_serve(overlay: str, tmp_path: Path) -> None:
+    wanted = probed_paths(overlay)
+    settings = Settings(data_dir=tmp_path, sandbox_backend=SandboxBackend.fallback)
+    executor = build_executor(settings)
+    assert isinstance(executor, LocalExecutor)
+    assert answers(create_app(settings), wanted["serve"]) == wanted["serve"]
+    executor_app = create_executor_app(settings, executor)
+    assert answers(executor_app, wanted["executor"]) == wanted["executor"]
