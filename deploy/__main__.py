@@ -20,6 +20,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+from deploy import executor
 from deploy.history import load
 from deploy.k8s import Kubernetes
 from deploy.rollout import DeployFailed, Target, deploy, rollback
@@ -33,7 +34,7 @@ def stack_name(env: str) -> str:
     return os.environ.get("NOX_STACK", f"nox-{env}")
 
 
-def make_target(kind: str, env: str) -> Target:
+def make_target(kind: str, env: str, state_dir: Path) -> Target:
     if kind == "swarm":
         stack = stack_name(env)
         return Swarm(
@@ -41,13 +42,18 @@ def make_target(kind: str, env: str) -> Target:
             stack_file=REPO / "swarm" / "stack.yaml",
             api_replicas=int(os.environ.get("NOX_API_REPLICAS", "2")),
             docker=os.environ.get("DOCKER", "docker"),
-            extra_env={"NOX_SECRETS": os.environ.get("NOX_SECRETS", f"{stack}-v1")},
+            secrets_prefix=secrets_prefix(env),
+            state_dir=state_dir,
         )
     namespace = os.environ.get("NOX_K8S_NAMESPACE", "nox" if env == "prod" else f"nox-{env}")
     return Kubernetes(
         env=env, k8s_dir=REPO / "k8s", namespace=namespace,
         kubectl=os.environ.get("KUBECTL", "kubectl"),
     )  # fmt: skip
+
+
+def secrets_prefix(env: str) -> str:
+    return os.environ.get("NOX_SECRETS", f"{stack_name(env)}-v1")
 
 
 def smoke_url(kind: str, given: str | None) -> str:
@@ -58,10 +64,11 @@ def smoke_url(kind: str, given: str | None) -> str:
     raise DeployFailed("set --smoke-url (or NOX_SMOKE_URL) to the public URL of this environment")
 
 
-def init_secrets(env: str) -> None:
-    """Random values for every secret the stack references; existing ones are kept."""
+def init_secrets(env: str, state_dir: Path) -> None:
+    """Random values for every secret the stack references; existing ones are kept.
+    The executor's copy of its secret goes to the state dir (it is not a Swarm service)."""
     docker = os.environ.get("DOCKER", "docker")
-    prefix = os.environ.get("NOX_SECRETS", f"{stack_name(env)}-v1")
+    prefix = secrets_prefix(env)
     pg, rd = secrets.token_hex(24), secrets.token_hex(24)
     values = {
         "secret-key": secrets.token_urlsafe(48),
@@ -86,6 +93,7 @@ def init_secrets(env: str) -> None:
             check=True, capture_output=True,
         )  # fmt: skip
         print(f"created secret {prefix}-{name}")
+    executor.write_secret(state_dir, prefix, values["executor-secret"])
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -111,17 +119,17 @@ def main(argv: list[str] | None = None) -> int:
                     f"{entry.time} {entry.status:9} {entry.action:8} {entry.image} {entry.detail}"
                 )
         elif args.command == "init-secrets":
-            init_secrets(args.env)
+            init_secrets(args.env, state_dir)
         elif args.command == "deploy":
             if not args.image:
                 parser.error("deploy needs --image REF (ideally ref@sha256:...)")
             deploy(
-                make_target(args.target, args.env), image=args.image, env=args.env,
+                make_target(args.target, args.env, state_dir), image=args.image, env=args.env,
                 kind=args.target, state_dir=state_dir, smoke_url=smoke_url(args.target, args.url),
             )  # fmt: skip
         else:
             rollback(
-                make_target(args.target, args.env), env=args.env, kind=args.target,
+                make_target(args.target, args.env, state_dir), env=args.env, kind=args.target,
                 state_dir=state_dir, smoke_url=smoke_url(args.target, args.url),
             )  # fmt: skip
     except (DeployFailed, RolloutFailed, SmokeFailed) as exc:

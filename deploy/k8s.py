@@ -1,7 +1,7 @@
 """The Kubernetes target: `kubectl apply -k` of a generated overlay, blue/green switch.
 
 No cluster runs on the development machines: this branch is exercised with a fake kubectl
-(tests/container/test_deploy_k8s_fake_kubectl.py) that records the calls and, when a real
+(tests/unit/test_deploy_k8s_fake_kubectl.py) that records the calls and, when a real
 kubectl is installed, renders the generated kustomization.
 
 A release: the idle slot (the one the ``api`` Service does not select) gets the new image,

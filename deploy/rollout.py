@@ -7,7 +7,8 @@ from pathlib import Path
 from typing import Protocol
 
 from deploy.history import DEPLOYED, FAILED, Entry, current, load, record, rollback_target
-from deploy.smoke import SmokeFailed, smoke
+from deploy.smoke import SmokeFailed
+from deploy.smoke import smoke as smoke_test
 from deploy.swarm import RolloutFailed
 
 
@@ -43,14 +44,14 @@ def deploy(
         say("rollout")
         target.roll(image)
         say(f"smoke test {smoke_url}")
-        smoke(smoke_url)
+        smoke_test(smoke_url)
     except (RolloutFailed, SmokeFailed) as exc:
         record(state_dir, Entry(env, kind, image, digest, FAILED, detail=str(exc)))
         if previous is None:
             raise DeployFailed(f"{exc}; nothing ran before, nothing to roll back to") from exc
         say(f"FAILED ({exc}); rolling back to {previous}")
         target.restore(previous)
-        smoke(smoke_url)
+        smoke_test(smoke_url)
         raise DeployFailed(f"{exc}; rolled back to {previous}") from exc
     entry = Entry(env, kind, image, digest, DEPLOYED)
     record(state_dir, entry)
@@ -65,7 +66,7 @@ def rollback(target: Target, *, env: str, kind: str, state_dir: Path, smoke_url:
         raise DeployFailed(f"no earlier successful {kind} deploy of {env} in the history")
     say(f"rolling {env} back from {now.image} to {back.image} (deployed {back.time})")
     target.restore(back.image)
-    smoke(smoke_url)
+    smoke_test(smoke_url)
     entry = Entry(
         env, kind, back.image, back.digest, DEPLOYED, action="rollback", detail=now.digest
     )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import time
 import urllib.error
 import urllib.request
@@ -39,8 +40,11 @@ def check_once(base_url: str, *, timeout_s: float = 5.0) -> list[str]:
     return problems
 
 
-def smoke(base_url: str, *, within_s: float = 60.0, interval_s: float = 1.0) -> None:
-    """Pass once every route answers; readiness may take a few seconds after a rollout."""
+def smoke(base_url: str, *, within_s: float | None = None, interval_s: float = 1.0) -> None:
+    """Pass once every route answers; readiness may take a few seconds after a rollout
+    (NOX_SMOKE_TIMEOUT_S, default 60)."""
+    if within_s is None:
+        within_s = float(os.environ.get("NOX_SMOKE_TIMEOUT_S", "60"))
     deadline = time.monotonic() + within_s
     while True:
         problems = check_once(base_url)

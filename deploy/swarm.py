@@ -1,8 +1,9 @@
 """The Swarm target: `docker stack deploy` of swarm/stack.yaml in two phases.
 
-Phase 1 runs the migrate job with the new image while api and executor keep the running one
-(on a first deploy the api waits at 0 replicas); phase 2 rolls api and executor with
-start-first updates that Swarm itself rolls back when the new tasks turn unhealthy.
+Phase 1 runs the migrate job with the new image while the api keeps the running one (on a
+first deploy the api waits at 0 replicas); then the executor container is replaced
+(deploy/executor.py); phase 2 rolls the api with start-first updates that Swarm itself rolls
+back when the new tasks turn unhealthy.
 The edge keeps its image: it holds the host-mode port, so replacing it is a separate step.
 """
 
@@ -12,10 +13,12 @@ import hashlib
 import os
 import subprocess
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
-TERMINAL_BAD = {"rollback_started", "rollback_completed", "rollback_paused", "paused"}
+from deploy import executor
+
+ROLLED_BACK = {"rollback_completed", "rollback_paused"}
 
 
 class RolloutFailed(Exception):
@@ -29,7 +32,8 @@ class Swarm:
     api_replicas: int = 2
     timeout_s: float = 300.0
     docker: str = "docker"
-    extra_env: dict[str, str] = field(default_factory=dict)
+    secrets_prefix: str = "nox-v1"
+    state_dir: Path = Path(".")
 
     def run(self, *args: str, env: dict[str, str] | None = None) -> str:
         proc = subprocess.run(
@@ -63,7 +67,7 @@ class Swarm:
     ) -> None:
         env = {
             **os.environ,
-            **self.extra_env,
+            "NOX_SECRETS": self.secrets_prefix,
             "NOX_IMAGE": image,
             "NOX_MIGRATE_IMAGE": migrate_image,
             "NOX_EDGE_IMAGE": edge_image,
@@ -109,7 +113,8 @@ class Swarm:
         )  # fmt: skip
 
     def wait_rollout(self, service: str, *, started_before: str | None, changed: bool) -> None:
-        """Wait until ``service`` converged; raise when Swarm rolled the update back."""
+        """Wait until ``service`` converged. When Swarm rolls the update back, wait for the
+        rollback to finish (so the caller finds a settled service), then raise."""
         deadline = time.monotonic() + self.timeout_s
         while time.monotonic() < deadline:
             status = self.inspect(
@@ -117,12 +122,15 @@ class Swarm:
                 "{{.UpdateStatus.Message}}{{end}}",
             ) or ""  # fmt: skip
             started, state, message = ([*status.split("|", 2), "", ""])[:3]
-            updating = changed and started_before is not None
-            if updating and started == started_before:
-                pass  # the update has not been picked up yet
-            elif state in TERMINAL_BAD:
+            if changed and started_before is not None and started == started_before:
+                pass  # our update has not been picked up yet
+            elif state in ("updating", "rollback_started"):
+                pass
+            elif changed and state in ROLLED_BACK:
                 raise RolloutFailed(f"{service}: Swarm {state}: {message}")
-            elif state in ("completed", "") and self.converged(service):
+            elif state == "paused":
+                raise RolloutFailed(f"{service}: update paused: {message}")
+            elif self.converged(service):
                 return
             time.sleep(1)
         raise RolloutFailed(f"{service} did not converge within {self.timeout_s:.0f}s")
@@ -145,7 +153,9 @@ class Swarm:
     def digest(self, image: str) -> str:
         if "@sha256:" in image:
             return image.split("@", 1)[1]
-        found = self.run("image", "inspect", "--format", '{{join .RepoDigests " "}}|{{.Id}}', image)
+        found = self.run(
+            "image", "inspect", "--format", "{{range .RepoDigests}}{{.}} {{end}}|{{.Id}}", image
+        )
         repo_digests, _, image_id = found.partition("|")
         for ref in repo_digests.split():
             return ref.split("@", 1)[1]
@@ -170,8 +180,14 @@ class Swarm:
         self._roll(image, migrate_image=self.image_of("migrate") or image)
 
     def _roll(self, image: str, *, migrate_image: str) -> None:
-        watched = ("api", "executor")
-        before = {s: (self.started_at(s), self.image_of(s) != image) for s in watched}
+        try:
+            executor.ensure(
+                docker=self.docker, stack=self.stack, image=image, state_dir=self.state_dir,
+                prefix=self.secrets_prefix, timeout_s=self.timeout_s,
+            )  # fmt: skip
+        except executor.ExecutorFailed as exc:
+            raise RolloutFailed(str(exc)) from exc
+        before = {"api": (self.started_at("api"), self.image_of("api") != image)}
         edge = self.image_of("edge") or image
         self.stack_deploy(
             image=image, migrate_image=migrate_image, edge_image=edge, replicas=self.api_replicas

@@ -1,0 +1,110 @@
+"""The executor next to a Swarm stack: a plain container, because only `docker run` can give
+it what bubblewrap needs (our seccomp profile, unmasked system paths) on this engine.
+
+It joins the stack's attachable backend network under the alias ``executor``, so the api's
+``NOX_EXECUTOR_URL=http://executor:8001`` finds it. Replacement is start-first: the new
+container shares the alias and must be healthy before the old one is stopped.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+SECCOMP = REPO / "seccomp" / "executor.json"
+SECRETS_ENV = REPO / "swarm" / "secrets-env.sh"
+HEALTH_CMD = "python -c \"import urllib.request as u; u.urlopen('http://127.0.0.1:8001/healthz')\""
+NOX_UID = 10001  # the image's USER; the secret file is group-readable for it only
+
+
+class ExecutorFailed(Exception):
+    pass
+
+
+def secret_file(state_dir: Path, prefix: str) -> Path:
+    return state_dir / "secrets" / f"{prefix}-executor-secret"
+
+
+def write_secret(state_dir: Path, prefix: str, value: str) -> None:
+    path = secret_file(state_dir, prefix)
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    path.write_text(value)
+    path.chmod(0o440)
+    try:
+        os.chown(path, 0, NOX_UID)
+    except PermissionError:
+        path.chmod(0o444)  # not root: the container's uid can only read it world-readable
+
+
+def _docker(docker: str, *args: str) -> str:
+    proc = subprocess.run([docker, *args], capture_output=True, text=True, check=False)
+    if proc.returncode != 0:
+        raise ExecutorFailed(f"docker {' '.join(args[:2])}: {proc.stderr.strip()}")
+    return proc.stdout.strip()
+
+
+def containers(docker: str, stack: str) -> list[str]:
+    out = _docker(docker, "ps", "-a", "-q", "--filter", f"label=nox.executor-of={stack}")
+    return out.split()
+
+
+def run_args(*, stack: str, image: str, name: str, secret: Path) -> list[str]:
+    return [
+        "run", "--detach", "--name", name, "--restart", "unless-stopped",
+        "--label", f"nox.executor-of={stack}",
+        "--network", f"{stack}_backend", "--network-alias", "executor",
+        "--read-only", "--tmpfs", "/tmp", "--cap-drop", "ALL",  # noqa: S108 (container path)
+        "--security-opt", "no-new-privileges",
+        "--security-opt", f"seccomp={SECCOMP}",
+        "--security-opt", "systempaths=unconfined",
+        "--memory", "1g", "--cpus", "1", "--pids-limit", "512",
+        "--volume", f"{stack}_workspaces:/workspaces",
+        "--volume", f"{secret}:/run/secrets/nox_executor_secret:ro",
+        "--volume", f"{SECRETS_ENV}:/usr/local/bin/nox-secrets-env:ro",
+        "--env", "NOX_ENV=production", "--env", "NOX_SANDBOX_BACKEND=bwrap",
+        "--env", "NOX_EXECUTOR_HOST=0.0.0.0", "--env", "NOX_WORKSPACES_DIR=/workspaces",
+        "--health-cmd", HEALTH_CMD,
+        "--health-interval", "2s", "--health-retries", "3", "--health-start-period", "5s",
+        "--stop-timeout", "40",
+        image, "sh", "/usr/local/bin/nox-secrets-env", "nox", "executor",
+    ]  # fmt: skip
+
+
+def ensure(
+    *, docker: str, stack: str, image: str, state_dir: Path, prefix: str, timeout_s: float
+) -> None:
+    """Run ``image`` as the stack's executor; keep the old one until the new one is healthy."""
+    old = containers(docker, stack)
+    for cid in old:
+        running = _docker(
+            docker, "inspect", "--format", "{{.Config.Image}} {{.State.Running}}", cid
+        )
+        if running == f"{image} true":
+            return
+    secret = secret_file(state_dir, prefix)
+    if not secret.exists():
+        raise ExecutorFailed(f"{secret} missing: run `scripts/deploy.sh init-secrets` first")
+    name = f"{stack}-executor-{int(time.time())}"
+    new = _docker(docker, *run_args(stack=stack, image=image, name=name, secret=secret))
+    deadline = time.monotonic() + timeout_s
+    while (health := _docker(docker, "inspect", "--format", "{{.State.Health.Status}}", new)) != (
+        "healthy"
+    ):
+        if health == "unhealthy" or time.monotonic() > deadline:
+            logs = subprocess.run(
+                [docker, "logs", "--tail", "20", new], capture_output=True, text=True
+            )
+            _docker(docker, "rm", "--force", new)
+            raise ExecutorFailed(f"executor {image} {health}: {logs.stdout}{logs.stderr}")
+        time.sleep(1)
+    for cid in old:
+        _docker(docker, "stop", "--time", "40", cid)
+        _docker(docker, "rm", cid)
+
+
+def remove_all(docker: str, stack: str) -> None:
+    for cid in containers(docker, stack):
+        _docker(docker, "rm", "--force", cid)

@@ -1,0 +1,202 @@
+"""The deploy tooling's Kubernetes branch against a FAKE kubectl (no cluster runs here).
+
+The fake (written below, put first on PATH) keeps a tiny cluster state in a JSON file: the
+``api`` Service's slot and each Deployment's image; ``apply -k`` reads the generated
+kustomization's patches. The same generated kustomization is also rendered by the REAL
+``kubectl kustomize`` over k8s/overlays/<env>, to prove it builds what the fake pretends.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+import yaml
+
+from deploy.history import load
+from deploy.k8s import write_kustomization
+from tests.prereq import require_binary
+
+REPO = Path(__file__).resolve().parents[2]
+OLD = "registry.example.com/nox@sha256:" + "a" * 64
+NEW = "registry.example.com/nox@sha256:" + "b" * 64
+BAD = "registry.example.com/nox-bad@sha256:" + "c" * 64
+
+FAKE_KUBECTL = r'''#!/usr/bin/env python3
+"""FAKE kubectl for tests: records calls, emulates just enough of a cluster."""
+import json, os, sys
+state_path = os.environ["FAKE_KUBECTL_STATE"]
+state = json.load(open(state_path))
+args = sys.argv[1:]
+if args[:1] == ["-n"]:
+    args = args[2:]
+with open(state_path + ".calls", "a") as log:
+    log.write(json.dumps(args) + "\n")
+if args[:3] == ["get", "service", "api"]:
+    print(state["slot"], end="")
+elif args[:2] == ["get", "deployment"]:
+    image = state["images"].get(args[2])
+    if image is None:
+        sys.exit("Error from server (NotFound)")
+    print(image, end="")
+elif args[:2] == ["apply", "-k"]:
+    kustomization = json.load(open(os.path.join(args[2], "kustomization.yaml")))
+    for patch in kustomization["patches"]:
+        if patch["target"]["kind"] == "Deployment":
+            state["images"][patch["target"]["name"]] = json.loads(patch["patch"])[0]["value"]
+elif args[:2] == ["patch", "service"] and args[2] == "api":
+    state["slot"] = json.loads(args[args.index("-p") + 1])["spec"]["selector"]["slot"]
+json.dump(state, open(state_path, "w"))
+'''
+
+
+class Cluster:
+    def __init__(self, tmp: Path) -> None:
+        self.state = tmp / "cluster.json"
+        self.state.write_text(json.dumps({"slot": "blue", "images": {"api-blue": OLD}}))
+        bin_dir = tmp / "bin"
+        bin_dir.mkdir()
+        (bin_dir / "kubectl").write_text(FAKE_KUBECTL.replace("python3", sys.executable, 1))
+        (bin_dir / "kubectl").chmod(0o755)
+        self.bin_dir = bin_dir
+
+    @property
+    def now(self) -> dict[str, object]:
+        return dict(json.loads(self.state.read_text()))
+
+    def calls(self) -> list[list[str]]:
+        lines = Path(f"{self.state}.calls").read_text().splitlines()
+        return [json.loads(line) for line in lines]
+
+    def serving(self) -> str:
+        now = self.now
+        images = now["images"]
+        assert isinstance(images, dict)
+        return str(images[f"api-{now['slot']}"])
+
+
+@pytest.fixture
+def cluster(tmp_path: Path) -> Cluster:
+    return Cluster(tmp_path)
+
+
+@pytest.fixture
+def public_url(cluster: Cluster) -> Iterator[str]:
+    """The environment's public URL: ready unless the selected slot runs the BAD image."""
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            ok = self.path != "/readyz" or cluster.serving() != BAD
+            body = json.dumps({"status": "ok", "version": "7.0.0"}).encode()
+            self.send_response(200 if ok else 503)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    server.server_close()
+
+
+def deploy_sh(
+    cluster: Cluster, url: str, state: Path, *args: str
+) -> subprocess.CompletedProcess[str]:
+    env = {
+        **os.environ,
+        "PATH": f"{cluster.bin_dir}{os.pathsep}{os.environ['PATH']}",
+        "FAKE_KUBECTL_STATE": str(cluster.state),
+        "NOX_DEPLOY_STATE_DIR": str(state),
+        "NOX_SMOKE_URL": url,
+        "NOX_SMOKE_TIMEOUT_S": "2",
+    }
+    cmd = [str(REPO / "scripts" / "deploy.sh"), *args, "--target", "k8s", "--env", "prod"]
+    return subprocess.run(cmd, capture_output=True, text=True, env=env, check=False)
+
+
+def test_release_goes_to_the_idle_slot_after_migrations_then_switches(
+    cluster: Cluster, public_url: str, tmp_path: Path
+) -> None:
+    done = deploy_sh(cluster, public_url, tmp_path / "state", "deploy", "--image", NEW)
+    assert done.returncode == 0, done.stderr
+    assert cluster.now["slot"] == "green"
+    assert cluster.serving() == NEW
+    calls = [" ".join(c[:3]) for c in cluster.calls()]
+    # migrations first: the Job is replaced and awaited before any traffic switch
+    order = [
+        "delete job nox-migrate", "apply -k", "wait --for=condition=complete job/nox-migrate",
+        "rollout status deployment/api-green", "patch service api",
+    ]  # fmt: skip
+    positions = [next(i for i, c in enumerate(calls) if c.startswith(step)) for step in order]
+    assert positions == sorted(positions), calls
+    assert all("-n" not in c or c.index("-n") == 0 for c in cluster.calls())
+    [entry] = load(tmp_path / "state", env="prod", target="k8s")
+    assert (entry.status, entry.digest) == ("deployed", "sha256:" + "b" * 64)
+
+
+def test_failed_smoke_switches_back_and_rollback_returns(
+    cluster: Cluster, public_url: str, tmp_path: Path
+) -> None:
+    state = tmp_path / "state"
+    for image in (OLD, NEW):  # OLD lands in green, NEW in blue
+        assert deploy_sh(cluster, public_url, state, "deploy", "--image", image).returncode == 0
+    bad = deploy_sh(cluster, public_url, state, "deploy", "--image", BAD)
+    assert bad.returncode == 1
+    assert "rolled back" in bad.stderr
+    assert cluster.serving() == NEW
+    back = deploy_sh(cluster, public_url, state, "rollback")
+    assert back.returncode == 0, back.stderr
+    assert cluster.serving() == OLD
+    assert cluster.now["slot"] == "green"  # OLD still ran there: rollback is a switch
+    statuses = [(e.status, e.action) for e in load(state, env="prod", target="k8s")]
+    deployed = ("deployed", "deploy")
+    assert statuses == [deployed, deployed, ("failed", "deploy"), ("deployed", "rollback")]
+
+
+def test_kubernetes_refuses_images_without_digest(
+    cluster: Cluster, public_url: str, tmp_path: Path
+) -> None:
+    refused = deploy_sh(cluster, public_url, tmp_path / "s", "deploy", "--image", "nox:latest")
+    assert refused.returncode == 1
+    assert "by digest only" in refused.stderr
+
+
+def test_generated_kustomization_renders_with_real_kubectl(tmp_path: Path) -> None:
+    kubectl = require_binary("kubectl", "install kubectl (.ci/install-monitoring.sh)")
+    out = tmp_path / "k"
+    out.mkdir()
+    write_kustomization(
+        out, overlay=REPO / "k8s" / "overlays" / "prod",
+        slot_images={"blue": OLD, "green": NEW}, image=NEW, active="blue",
+    )  # fmt: skip
+    rendered = subprocess.run(
+        [kubectl, "kustomize", str(out)], capture_output=True, text=True, check=True
+    ).stdout
+    docs = {(d["kind"], d["metadata"]["name"]): d for d in yaml.safe_load_all(rendered) if d}
+
+    def image(kind: str, name: str) -> str:
+        spec = docs[(kind, name)]["spec"]
+        if kind == "CronJob":
+            spec = spec["jobTemplate"]["spec"]
+        return str(spec["template"]["spec"]["containers"][0]["image"])
+
+    assert image("Deployment", "api-blue") == OLD
+    assert image("Deployment", "api-green") == NEW
+    assert image("Deployment", "executor") == NEW
+    assert image("Job", "nox-migrate") == NEW
+    assert image("CronJob", "nox-backup") == NEW
+    assert docs[("Service", "api")]["spec"]["selector"]["slot"] == "blue"
+    assert docs[("Service", "api-preview")]["spec"]["selector"]["slot"] == "green"
+    assert shutil.which(kubectl)
