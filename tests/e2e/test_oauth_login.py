@@ -6,7 +6,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from sqlalchemy import select
 
+from app.audit.models import AuditEvent
 from tests.conftest import make_token
 from tests.e2e.oauth_fixtures import (
     ADMIN_EMAIL,
@@ -56,6 +58,12 @@ async def test_login_then_me_then_token_then_logout_then_the_old_cookie_is_refus
             )
             assert replayed.status_code == 401
             assert replayed.headers["content-type"] == "application/problem+json"
+
+        async with app.state.nox.sessionmaker() as session:
+            events = (await session.execute(select(AuditEvent).order_by(AuditEvent.id))).scalars()
+            logged = [(e.action, e.outcome, e.actor_id) for e in events]
+        assert ("auth.login", "success", me["id"]) in logged
+        assert logged[-1] == ("auth.logout", "success", me["id"])
 
         again = await login_callback_url(user_agent, oidc_peer, login="alice")
         assert (await user_agent.get(again)).status_code == 302

@@ -21,6 +21,7 @@ from joserfc.jwk import RSAKey
 from redis.asyncio import Redis
 from sqlalchemy import func, select
 
+from app.audit.models import AuditEvent
 from app.auth.oauth.runtime import OAuthRuntime
 from app.observability.metrics import REGISTRY
 from app.users.models import Identity, User
@@ -50,6 +51,12 @@ class Rig:
     app: FastAPI
     redis: Redis
     url: str
+
+    async def audited(self) -> list[tuple[str, str, str]]:
+        """(action, outcome, reason) of every audit event, oldest first."""
+        async with self.app.state.nox.sessionmaker() as session:
+            events = (await session.execute(select(AuditEvent).order_by(AuditEvent.id))).scalars()
+            return [(e.action, e.outcome, (e.detail or {}).get("reason", "")) for e in events]
 
     async def counts(self) -> dict[str, int]:
         """Users, identities and live sessions: what a refused login must not create."""
@@ -101,6 +108,7 @@ async def test_a_callback_without_state_is_refused(rig: Rig) -> None:
         refused = await user_agent.get(with_query(callback, state=None))
     assert_refused(refused, 400, "missing_state")
     assert await rig.counts() == {"users": 0, "identities": 0, "sessions": 0}
+    assert await rig.audited() == []  # made-up callbacks are counted, not audited
 
 
 async def test_a_callback_with_a_state_nox_never_issued_is_refused(rig: Rig) -> None:
@@ -259,6 +267,7 @@ async def test_access_denied_at_the_provider_is_reported(rig: Rig) -> None:
     problem = assert_refused(refused, 403, "provider_error")
     assert "access_denied" in problem["detail"]
     assert await rig.counts() == {"users": 0, "identities": 0, "sessions": 0}
+    assert await rig.audited() == [("auth.login", "failure", "provider_error")]
 
 
 @pytest.mark.parametrize("claimed", [ADMIN_EMAIL, "kim@example.test"])

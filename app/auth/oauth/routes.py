@@ -56,10 +56,16 @@ def _provider(runtime: OAuthRuntime, name: str) -> ProviderConfig:
     return provider
 
 
-async def _failed(request: Request, provider: str, exc: LoginFailedError) -> LoginFailedError:
-    """Count, log and audit a failed login; the caller raises the problem."""
+async def _failed(
+    request: Request, provider: str, exc: LoginFailedError, *, audit: bool
+) -> LoginFailedError:
+    """Count and log a failed login, and audit it when it belonged to a login Nox started:
+    requests anyone can make up (no or unknown state) are counted, not written to the audit
+    chain, so they cannot flood it. The caller raises the problem."""
     LOGINS.labels(provider=provider, outcome=exc.reason).inc()
     log.warning("login via %s failed: %s", provider, exc.reason)
+    if not audit:
+        return exc
     await record(
         request,
         action="auth.login",
@@ -104,7 +110,7 @@ async def login(
         )
         url = await flow.authorization_url(runtime, provider, state=state_value, pending=pending)
     except LoginFailedError as exc:
-        raise (await _failed(request, label, exc)).problem() from exc
+        raise (await _failed(request, label, exc, audit=False)).problem() from exc
     await save_pending(
         store=state.store, settings=state.settings, state=state_value, pending=pending
     )
@@ -153,6 +159,7 @@ async def callback(
     name: str, request: Request, session: SessionDep, state: StateDep, runtime: RuntimeDep
 ) -> RedirectResponse:
     label = name if name in runtime.providers else "unknown"
+    pending = None
     try:
         provider = _provider(runtime, name)
         state_value = request.query_params.get("state")
@@ -178,7 +185,8 @@ async def callback(
             session=session, settings=state.settings, provider=provider.name, person=person
         )
     except LoginFailedError as exc:
-        raise (await _failed(request, label, exc)).problem() from exc
+        audit = pending is not None
+        raise (await _failed(request, label, exc, audit=audit)).problem() from exc
     await session.commit()
     if changed:  # e.g. promoted to admin: replicas must not serve the old role from cache
         await invalidate_all(state.store)
