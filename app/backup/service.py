@@ -14,6 +14,7 @@ from datetime import datetime
 from pathlib import Path
 
 from sqlalchemy import func, select, text
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app import __version__
@@ -143,7 +144,13 @@ def _encrypt(key: bytes, path: Path) -> Path:
     return target
 
 
-async def refresh_backup_metric(session: AsyncSession) -> None:
-    newest = await session.scalar(select(func.max(Backup.finished_at)).where(Backup.ok))
+async def refresh_backup_metric(sessions: async_sessionmaker[AsyncSession]) -> None:
+    """Set nox_backup_last_success_timestamp_seconds from the backups table (on scrape).
+    A database that does not answer leaves the gauge as it was: the database alert covers it."""
+    try:
+        async with sessions() as session:
+            newest = await session.scalar(select(func.max(Backup.finished_at)).where(Backup.ok))
+    except (SQLAlchemyError, OSError):
+        return
     if newest is not None:
         BACKUP_LAST_SUCCESS.set(newest.timestamp())

@@ -207,8 +207,11 @@ async def test_retention_keeps_the_newest_and_the_metric_follows(drill_settings:
     kept = complete_backups(settings.backup_dir or Path())
     assert kept == [made[1].path, made[2].path]
     assert made[2].pruned == [made[0].path]
-    async with session_scope(settings) as session:
-        await refresh_backup_metric(session)
+    engine = make_engine(settings.database_url)
+    try:
+        await refresh_backup_metric(make_sessionmaker(engine))
+    finally:
+        await engine.dispose()
     newest = next(iter(BACKUP_LAST_SUCCESS.collect())).samples[0].value
     stamp = made[2].manifest.created_at
     assert abs(newest - datetime.fromisoformat(stamp).timestamp()) < 60
