@@ -31,6 +31,7 @@ from app.sandbox.interface import (
 )
 from app.sandbox.local import SANDBOX_PATH, LocalExecutor, sandbox_owner, source_name
 from app.sandbox.runner import PRLIMIT, Launch, prlimit_argv
+from app.sandbox.seccomp import deny_filter
 
 PYTHON = "/usr/bin/python3"
 SHELL = "/bin/sh"
@@ -138,12 +139,22 @@ class BwrapExecutor(LocalExecutor):
     binds_by_path = True
 
     def build(self, request: RunRequest, workspace: Path, source_fd: int) -> Launch:
+        argv = bwrap_argv(request, workspace, source_fd)
+        owned: tuple[int, ...] = ()
+        program = deny_filter()
+        if program is not None:
+            seccomp_fd = os.memfd_create("nox-seccomp", os.MFD_CLOEXEC)
+            os.write(seccomp_fd, program)
+            os.lseek(seccomp_fd, 0, os.SEEK_SET)
+            owned = (seccomp_fd,)
+            argv[1:1] = ["--seccomp", str(seccomp_fd)]
         return Launch(
-            argv=bwrap_argv(request, workspace, source_fd),
+            argv=argv,
             env=dict(_LAUNCH_ENV),
-            pass_fds=(source_fd,),
+            pass_fds=(source_fd, *owned),
             user=self.owner,
             signal_in_exit_code=True,  # bwrap exits with 128+n when its child died of signal n
+            owned_fds=owned,
         )
 
     def check_setup(self, result: RunResult) -> None:

@@ -38,6 +38,7 @@ class Launch:
     pass_fds: tuple[int, ...] = ()
     user: tuple[int, int] | None = None
     signal_in_exit_code: bool = False
+    owned_fds: tuple[int, ...] = ()  # passed to the child, then closed here once it started
 
 
 def prlimit_argv(limits: RunLimits) -> list[str]:
@@ -112,6 +113,8 @@ class _Run:
             )
         finally:
             os.close(stdin_fd)
+            for fd in self.launch.owned_fds:
+                os.close(fd)
 
     async def _stop(self, proc: subprocess.Popen[bytes], exited: asyncio.Event) -> None:
         """Kill a run that is still going, children first so their CPU time is accounted:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import platform
 import socket
 import subprocess
 from collections.abc import Iterator
@@ -62,6 +63,23 @@ print(json.dumps({
     "userns": tried(["/usr/bin/unshare", "--user", "--map-root-user", "true"]),
     "su": tried(["/usr/bin/su", "-c", "id"]) if os.path.exists("/usr/bin/su") else "absent",
 }))
+"""
+
+SYSCALLS = r"""
+import ctypes, errno, json, socket
+libc = ctypes.CDLL(None, use_errno=True)
+def call(nr, *args):
+    return "ok" if libc.syscall(nr, *args) >= 0 else errno.errorcode[ctypes.get_errno()]
+out = {name: call(nr, 0, 0, 0, 0, 0) for name, nr in
+       [("keyctl", 250), ("bpf", 321), ("io_uring_setup", 425), ("userfaultfd", 323),
+        ("perf_event_open", 298), ("ptrace", 101), ("x32_getpid", 0x40000000 + 39)]}
+out["getpid"] = call(39)
+try:
+    socket.socket(40, socket.SOCK_STREAM)  # AF_VSOCK: no network namespace covers it
+    out["vsock"] = "ok"
+except OSError as exc:
+    out["vsock"] = errno.errorcode[exc.errno]
+print(json.dumps(out))
 """
 
 SEE_OTHERS = """
@@ -142,3 +160,10 @@ async def test_two_users_at_once_see_neither_files_nor_processes(rig: Rig) -> No
     # Only the run itself (pid 1, the interpreter) lives in each pid namespace.
     assert seen_by_alice["procs"] == 1 and seen_by_bob["procs"] == 1
     assert seen_by_alice["hostname"] == "nox-sandbox"
+
+
+@pytest.mark.skipif(platform.machine() != "x86_64", reason="the syscall filter is x86-64 only")
+async def test_dangerous_syscalls_are_refused_by_the_filter(rig: Rig) -> None:
+    out = json.loads((await rig.python(rig.alice, SYSCALLS))["stdout"])
+    assert out.pop("getpid") == "ok"
+    assert set(out.values()) == {"EPERM"}, out
