@@ -25,6 +25,11 @@ RUN_MARGIN_S = 10.0
 CALL_TIMEOUT_S = 30.0
 
 
+def _is_json(response: httpx.Response) -> bool:
+    content_type: str = response.headers.get("content-type", "")
+    return content_type.startswith("application/json")
+
+
 class RemoteExecutor:
     def __init__(
         self, base_url: str, secret: str, *, transport: httpx.AsyncBaseTransport | None = None
@@ -46,6 +51,9 @@ class RemoteExecutor:
             raise WorkspaceError(body["kind"], body["detail"])
         if response.status_code == 401:
             raise ExecutorUnavailable("executor refused the shared secret (NOX_EXECUTOR_SECRET)")
+        if response.status_code == 503:
+            detail = response.json().get("detail", "") if _is_json(response) else ""
+            raise ExecutorUnavailable(f"executor answered 503: {detail}"[:300])
         if response.status_code >= 400:
             raise ExecutorUnavailable(f"executor answered {response.status_code}")
         return response

@@ -18,6 +18,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from app.observability.metrics import REGISTRY, RUN_DURATION, RUNS, RUNS_IN_PROGRESS
 from app.sandbox.interface import (
     ExecutorHealth,
+    ExecutorUnavailable,
     FileInfo,
     RunRequest,
     RunResult,
@@ -62,6 +63,10 @@ def create_executor_app(settings: Settings, executor: LocalExecutor) -> FastAPI:
     async def _workspace_error(_request: Request, exc: WorkspaceError) -> JSONResponse:
         body = {"kind": exc.kind, "detail": exc.detail}
         return JSONResponse(body, status_code=422, headers={"x-nox-workspace-error": "1"})
+
+    @app.exception_handler(ExecutorUnavailable)
+    async def _unavailable(_request: Request, exc: ExecutorUnavailable) -> JSONResponse:
+        return JSONResponse({"detail": str(exc)}, status_code=503)
 
     @app.get("/healthz")
     async def healthz() -> dict[str, str]:

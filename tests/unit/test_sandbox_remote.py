@@ -19,6 +19,7 @@ from app.sandbox.interface import (
 )
 from app.sandbox.limits import default_limits
 from app.sandbox.remote import RemoteExecutor
+from app.sandbox.runner import Launch
 from app.sandbox.server import create_executor_app, executor_problems
 from app.settings import SandboxBackend, Settings
 from tests.services import free_port
@@ -101,3 +102,20 @@ def test_executor_refuses_unsafe_production_settings(tmp_path: Path) -> None:
     joined = "\n".join(production)
     assert "NOX_EXECUTOR_SECRET" in joined and "NOX_DATABASE_URL" in joined
     assert "must be bwrap" in joined
+
+
+async def test_a_sandbox_that_cannot_start_is_unavailable_over_http(tmp_path: Path) -> None:
+    settings = _settings(tmp_path)
+    backend = FallbackExecutor(settings)
+    backend.build = _missing_launcher  # type: ignore[method-assign]
+    app = create_executor_app(settings, backend)
+    client = RemoteExecutor("http://e", SECRET, transport=httpx.ASGITransport(app=app))
+    limits = default_limits(Settings().sandbox)
+    request = RunRequest(workspace="5", language=Language.shell, source="true", limits=limits)
+    with pytest.raises(ExecutorUnavailable, match="cannot start the sandbox"):
+        await client.run(request)
+    await client.aclose()
+
+
+def _missing_launcher(request: RunRequest, workspace: Path, source_fd: int) -> Launch:
+    return Launch(argv=["/nonexistent/launcher"], env={})
