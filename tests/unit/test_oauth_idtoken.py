@@ -39,7 +39,7 @@ def _runtime(keys: list[RSAKey], issuer: str = ISSUER) -> tuple[OAuthRuntime, li
 
     def handler(request: httpx.Request) -> httpx.Response:
         fetched.append(request.url.path)
-        if request.url.path == "/.well-known/openid-configuration":
+        if request.url.path.endswith("/.well-known/openid-configuration"):
             return httpx.Response(
                 200,
                 json={
@@ -53,6 +53,7 @@ def _runtime(keys: list[RSAKey], issuer: str = ISSUER) -> tuple[OAuthRuntime, li
         return httpx.Response(200, json={"keys": [k.as_dict(private=False) for k in keys]})
 
     settings = Settings(
+        microsoft_client_id=CLIENT,
         oidc_providers=[
             OIDCProviderSettings(
                 name="idp",
@@ -61,7 +62,7 @@ def _runtime(keys: list[RSAKey], issuer: str = ISSUER) -> tuple[OAuthRuntime, li
                 client_id=CLIENT,
                 client_secret="s3cret",
             )
-        ]
+        ],
     )
     return OAuthRuntime(settings, transport=httpx.MockTransport(handler)), fetched
 
@@ -84,9 +85,11 @@ def _sign(claims: dict[str, Any], key: RSAKey = KEY) -> str:
     return jwt.encode({"alg": "RS256", "kid": key.kid}, claims, key)
 
 
-async def _validate(token: str, runtime: OAuthRuntime | None = None) -> dict[str, Any]:
+async def _validate(
+    token: str, runtime: OAuthRuntime | None = None, provider: str = "idp"
+) -> dict[str, Any]:
     runtime = runtime or _runtime([KEY])[0]
-    return await validate_id_token(runtime, runtime.providers["idp"], token, nonce=NONCE)
+    return await validate_id_token(runtime, runtime.providers[provider], token, nonce=NONCE)
 
 
 async def test_a_well_formed_token_passes() -> None:
@@ -145,11 +148,18 @@ async def test_a_rotated_key_is_fetched_once_more_but_not_for_every_unknown_kid(
     assert fetched.count("/jwks") == 2
 
 
+async def test_a_discovery_document_naming_another_issuer_is_not_used() -> None:
+    runtime, _ = _runtime([KEY], issuer="https://evil.test")
+    with pytest.raises(LoginFailedError, match="another issuer") as failed:
+        await _validate(_sign(_claims(iss="https://evil.test")), runtime)
+    assert failed.value.status == 502
+
+
 async def test_microsoft_tenant_placeholder_is_filled_from_tid() -> None:
     template = "https://login.microsoftonline.com/{tenantid}/v2.0"
     runtime, _ = _runtime([KEY], issuer=template)
     tid = "9188040d-6c67-4c5b-b112-36a304b66dad"
     good = _claims(iss=template.replace("{tenantid}", tid), tid=tid)
-    assert (await _validate(_sign(good), runtime))["tid"] == tid
+    assert (await _validate(_sign(good), runtime, "microsoft"))["tid"] == tid
     with pytest.raises(LoginFailedError, match="'iss'"):
-        await _validate(_sign({**good, "tid": "another-tenant"}), runtime)
+        await _validate(_sign({**good, "tid": "another-tenant"}), runtime, "microsoft")

@@ -75,6 +75,17 @@ class OAuthRuntime:
                 f"{provider.display_name} answered discovery without an authorization endpoint",
                 status=502,
             )
+        # OIDC Discovery 4.3: the document must name the issuer it was fetched for, or anyone
+        # serving it could vouch for another issuer's tokens. Microsoft is exempt: a tenant
+        # given by domain discovers as its GUID, and "common" as a "{tenantid}" template.
+        named = str(document.get("issuer", "")).rstrip("/")
+        if provider.name != "microsoft" and named != provider.issuer.rstrip("/"):
+            log.error("oauth %s: discovery names issuer %r", provider.name, named[:200])
+            raise LoginFailedError(
+                "provider_unreachable",
+                f"{provider.display_name} discovery names another issuer than configured",
+                status=502,
+            )
         self._metadata[provider.name] = (time.monotonic(), document)
         return document
 
