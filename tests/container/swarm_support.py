@@ -1,0 +1,136 @@
+"""Helpers of the Swarm and registry tests: a swarm node, Nox images, a request load."""
+
+from __future__ import annotations
+
+import http.client
+import os
+import socket
+import subprocess
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from tests.prereq import require, require_binary
+
+REPO = Path(__file__).resolve().parents[2]
+CA_BUNDLE = Path("/etc/ssl/certs/ca-certificates.crt")
+# BuildKit works only through Docker 20.10's own client here (no buildx for newer clients)
+BUILD_DOCKER = "/usr/bin/docker" if Path("/usr/bin/docker").exists() else "docker"
+
+
+def docker(*args: str, check: bool = True, input_: str | None = None) -> str:
+    proc = subprocess.run(
+        ["docker", *args], capture_output=True, text=True, input=input_, check=False
+    )
+    if check and proc.returncode != 0:
+        raise AssertionError(f"docker {' '.join(args)} failed: {proc.stderr}")
+    return proc.stdout.strip()
+
+
+def require_engine() -> None:
+    require_binary("docker", "apt-get install docker.io, then start dockerd")
+    ok = subprocess.run(["docker", "info"], capture_output=True, check=False).returncode == 0
+    require(ok, "Docker engine not reachable: start dockerd (see .ci/install-container.sh)")
+
+
+@contextmanager
+def swarm_node() -> Iterator[None]:
+    """An active single-node swarm; one this test created is left again afterwards."""
+    require_engine()
+    state = docker("info", "--format", "{{.Swarm.LocalNodeState}}")
+    created = state != "active"
+    if created:
+        docker("swarm", "init", "--advertise-addr", "127.0.0.1")
+    try:
+        yield
+    finally:
+        if created:
+            docker("swarm", "leave", "--force", check=False)
+
+
+def stand_in_env() -> dict[str, str]:
+    """PYTHON_IMAGE / POSTGRES_IMAGE / REDIS_IMAGE of the air-gapped stand-ins, built if
+    missing (scripts/airgap-images.sh skips tags that exist)."""
+    script = REPO / "scripts" / "airgap-images.sh"
+    printed = subprocess.run(
+        ["bash", str(script), "--print-env"], capture_output=True, text=True, check=True
+    ).stdout
+    env = dict(line.split("=", 1) for line in printed.split())
+    if not all(docker("images", "-q", ref) for ref in env.values()):
+        subprocess.run(["bash", str(script)], check=True, capture_output=True)
+    return env
+
+
+def nox_image(tag: str = "nox-dep/nox:test") -> str:
+    """The Nox runtime image: NOX_TEST_IMAGE when CI built it already, else built here."""
+    given = os.environ.get("NOX_TEST_IMAGE")
+    if given:
+        return given
+    args = [BUILD_DOCKER, "build", "-q", "--target", "runtime", "-t", tag]
+    args += ["--build-arg", f"PYTHON_IMAGE={stand_in_env()['PYTHON_IMAGE']}"]
+    if CA_BUNDLE.exists():  # a TLS-intercepting proxy needs the host CA (no-op otherwise)
+        args += ["--secret", f"id=ca,src={CA_BUNDLE}"]
+    env = {**os.environ, "DOCKER_BUILDKIT": "1"}
+    proc = subprocess.run([*args, str(REPO)], capture_output=True, text=True, env=env)
+    assert proc.returncode == 0, f"building the Nox image failed:\n{proc.stderr[-3000:]}"
+    return tag
+
+
+def derive_image(tag: str, dockerfile: str) -> str:
+    """A small image on top of another (labels, env, a broken HEALTHCHECK)."""
+    env = {**os.environ, "DOCKER_BUILDKIT": "1"}
+    proc = subprocess.run(
+        [BUILD_DOCKER, "build", "-q", "-t", tag, "-"],
+        input=dockerfile, capture_output=True, text=True, env=env, check=False,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    return tag
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@dataclass
+class Load:
+    """A steady GET loop on loopback: a new connection per request, like separate clients."""
+
+    port: int
+    path: str = "/api/v7/status"
+    max_requests: int = 50_000
+    ok: int = 0
+    failures: list[str] = field(default_factory=list)
+    _stop: threading.Event = field(default_factory=threading.Event)
+    _thread: threading.Thread | None = None
+
+    def _loop(self) -> None:
+        while not self._stop.is_set() and self.ok + len(self.failures) < self.max_requests:
+            conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=10)
+            try:
+                conn.request("GET", self.path)
+                response = conn.getresponse()
+                response.read()
+                if response.status == 200:
+                    self.ok += 1
+                else:
+                    self.failures.append(f"{time.strftime('%T')} HTTP {response.status}")
+            except (OSError, http.client.HTTPException) as exc:
+                self.failures.append(f"{time.strftime('%T')} {exc!r}")
+            finally:
+                conn.close()
+            time.sleep(0.02)
+
+    def __enter__(self) -> Load:
+        self._thread = threading.Thread(target=self._loop, daemon=True)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        assert self._thread is not None
+        self._thread.join(timeout=30)

@@ -1,0 +1,101 @@
+"""Publish to a real registry (Debian `docker-registry` on loopback) and run by digest.
+
+What `dagger call publish` returns and `deploy.sh --image` takes is ``ref@sha256:...``:
+the digest from the push must equal the registry's manifest digest, and the image must
+pull and run (as a Swarm job) by that digest alone, with the local tag gone.
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import time
+import urllib.request
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.container.swarm_support import docker, free_port, nox_image, swarm_node
+from tests.prereq import require_binary
+
+pytestmark = pytest.mark.container
+MANIFEST_V2 = "application/vnd.docker.distribution.manifest.v2+json"
+
+
+@pytest.fixture
+def registry(tmp_path: Path) -> Iterator[str]:
+    binary = require_binary("docker-registry", "apt-get install docker-registry")
+    port = free_port()
+    config = tmp_path / "registry.yml"
+    config.write_text(
+        "version: 0.1\n"
+        f"storage:\n  filesystem:\n    rootdirectory: {tmp_path / 'data'}\n"
+        f"http:\n  addr: 127.0.0.1:{port}\n"
+        "log:\n  level: warn\n"
+    )
+    proc = subprocess.Popen([binary, "serve", str(config)], stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 15
+        while True:
+            try:
+                urllib.request.urlopen(f"http://127.0.0.1:{port}/v2/", timeout=1)
+                break
+            except OSError:
+                assert time.monotonic() < deadline, "docker-registry did not answer"
+                time.sleep(0.1)
+        yield f"127.0.0.1:{port}"
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+def test_push_gives_the_registry_digest_and_swarm_runs_it_by_digest(registry: str) -> None:
+    with swarm_node():
+        repo = f"{registry}/nox-dep/nox"
+        tag = f"{repo}:{uuid.uuid4().hex[:8]}"
+        docker("tag", nox_image(), tag)
+        t0 = time.monotonic()
+        pushed = docker("push", tag)
+        push_s = time.monotonic() - t0
+        match = re.search(r"digest: (sha256:[0-9a-f]{64})", pushed)
+        assert match, pushed
+        digest = match.group(1)
+
+        request = urllib.request.Request(
+            f"http://{registry}/v2/nox-dep/nox/manifests/{tag.rsplit(':', 1)[1]}",
+            method="HEAD", headers={"Accept": MANIFEST_V2},
+        )  # fmt: skip
+        with urllib.request.urlopen(request) as answer:  # noqa: S310
+            assert answer.headers["Docker-Content-Digest"] == digest
+        assert f"{repo}@{digest}" in docker("image", "inspect", "--format", "{{.RepoDigests}}", tag)
+
+        by_digest = f"{repo}@{digest}"
+        docker("rmi", tag)
+        t0 = time.monotonic()
+        docker("pull", by_digest)
+        pull_s = time.monotonic() - t0
+        name = f"nox-dep-reg-{uuid.uuid4().hex[:6]}"
+        try:
+            docker(
+                "service", "create", "--quiet", "--detach=false", "--name", name,
+                "--mode", "replicated-job", "--restart-condition", "none",
+                by_digest, "nox", "--version",
+            )  # fmt: skip
+            assert (
+                docker(
+                    "service",
+                    "inspect",
+                    "--format",
+                    "{{.Spec.TaskTemplate.ContainerSpec.Image}}",
+                    name,
+                )
+                == by_digest
+            )
+            logs = docker("service", "logs", "--raw", name)
+            assert "7." in logs, logs
+        finally:
+            docker("service", "rm", name, check=False)
+            docker("rmi", by_digest, check=False)
+        print(f"\npush {push_s:.1f}s, pull by digest {pull_s:.1f}s: {by_digest}")
