@@ -102,6 +102,24 @@ def with_query(url: str, **changes: str | None) -> str:
     return parts._replace(query=urlencode(query)).geturl()
 
 
+async def test_a_started_login_lives_in_redis_for_the_state_ttl_only(rig: Rig) -> None:
+    async with browser(rig.app, rig.url) as user_agent:
+        authorize = await start_login(user_agent, rig.url)
+    state = parse_qs(urlsplit(authorize).query)["state"][0]
+    keys = [k async for k in rig.redis.scan_iter("oauth:state:*")]
+    assert keys == [b"oauth:state:" + hashlib.sha256(state.encode()).hexdigest().encode()]
+    ttl = rig.app.state.nox.settings.oauth_state_ttl_s
+    assert ttl - 5 <= await rig.redis.ttl(keys[0]) <= ttl
+
+
+async def test_an_unknown_provider_is_a_404_problem(rig: Rig) -> None:
+    async with browser(rig.app, rig.url) as user_agent:
+        for path in ("login/nope", "callback/nope?code=x&state=y"):
+            assert_refused(
+                await user_agent.get(f"{rig.url}/api/v7/auth/{path}"), 404, "unknown_provider"
+            )
+
+
 async def test_a_callback_without_state_is_refused(rig: Rig) -> None:
     async with browser(rig.app, rig.url) as user_agent:
         callback = await login_callback_url(user_agent, rig.peer, login="dave")
