@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Deployment and backup prerequisites on a fresh Debian 12 machine (run as root, idempotent):
+# - docker-registry (Debian's distribution 2.8): the local registry of
+#   tests/container/test_registry_publish.py. Its postinst does not start a daemon; the test
+#   serves its own loopback-only config. Nothing here starts a registry.
+# - postgresql-client (pg_dump, pg_restore, psql) for `nox backup` / `nox restore` and the
+#   backup drill (tests/integration/test_backup_drill.py); postgresql and redis-server for
+#   the drill's throwaway servers (already installed by the integration tier on most runs).
+# The Swarm test initialises a single-node swarm itself (and leaves it again) when the
+# engine has none, so no swarm setup happens here. The engine comes from install-docker.sh.
+set -euo pipefail
+
+log() { printf 'install-deploy: %s\n' "$*" >&2; }
+
+missing=()
+for pkg in docker-registry postgresql-client postgresql redis-server; do
+    dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed' \
+        || missing+=("$pkg")
+done
+if ((${#missing[@]})); then
+    log "apt-get install ${missing[*]}"
+    apt-get update -qq
+    # policy-rc.d keeps the packages' own services from starting on a machine without
+    # systemd; the tests start their own throwaway servers on free loopback ports.
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+for tool in docker-registry pg_dump pg_restore psql; do
+    command -v "$tool" >/dev/null || { log "$tool missing after install"; exit 1; }
+done
+log "ok: docker-registry, PostgreSQL client tools"
