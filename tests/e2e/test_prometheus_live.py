@@ -1,5 +1,7 @@
 """Debian's Prometheus and Alertmanager against a running Nox (``nox serve``), for real.
 
+Grafana has no Debian package, so the dashboards' queries are run against this Prometheus.
+
 The shipped configs are used as they are except for what a loopback test must change: the
 scrape target (DNS discovery becomes 127.0.0.1:port), 1-second intervals, the webhook URLs
 of the receivers, Alertmanager's waits, and a 3-second ``for`` on NoxApiDown instead of 2
@@ -30,6 +32,7 @@ from tests.unit.promql_names import (
     MONITORING,
     PROMETHEUS_DIR,
     RULE_FILES,
+    dashboard_exprs,
     names_of_families,
     unknown_names,
 )
@@ -210,6 +213,9 @@ def test_prometheus_scrapes_nox_and_pages_api_down_when_it_stops(
         )
         poll("recording rule", lambda: query(prom, 'job:nox_http_requests:rate5m{job="nox-api"}'))
         assert query(prom, 'ALERTS{alertname="NoxApiDown"}') == []
+        answered = [expr for expr in dashboard_exprs() if query(prom, expr)]
+        assert 'sum(up{job="nox-api"})' in answered
+        assert any("nox_http_requests_total" in expr for expr in answered)
 
         stop(nox)
         stopped = time.monotonic()
@@ -224,7 +230,8 @@ def test_prometheus_scrapes_nox_and_pages_api_down_when_it_stops(
         )
         delivered = time.monotonic() - stopped
         print(
-            f"\nfirst sample {first_sample:.1f} s after Prometheus start; NoxApiDown firing "
+            f"\n{len(answered)} of {len(dashboard_exprs())} dashboard queries returned data; "
+            f"first sample {first_sample:.1f} s after Prometheus start; NoxApiDown firing "
             f"{firing:.1f} s and paged {delivered:.1f} s after Nox stopped (for: 3s, 1 s intervals)"
         )
     finally:
