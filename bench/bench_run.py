@@ -3,10 +3,10 @@
 Measures p50/p95 of
 - a bare ``/usr/bin/python3 -c 'print(1)'`` subprocess,
 - a bare bubblewrap launch of the same (the lab's command: namespaces, ro /usr, fresh /proc),
-- the backend's own command (bwrap + prlimit + workspace bind) run by the runner, no HTTP,
+- the backend's own command (bwrap + prlimit + seccomp + workspace bind) via the runner, no HTTP,
 - ``POST /api/v7/run/python`` with ``print(1)`` against ``nox serve`` on the bwrap backend
   (token auth, quotas, audit row, metrics included),
-then runs/s with 4 concurrent clients, and prints the ratios.
+interleaved round by round, then runs/s with 4 concurrent clients, and prints the ratios.
 Target: end-to-end p50 within 2x the bare bubblewrap launch.
 """
 
@@ -49,13 +49,17 @@ def percentiles(samples: list[float]) -> tuple[float, float]:
     return statistics.median(ordered), p95
 
 
-def timed(action: Callable[[], object], runs: int) -> list[float]:
-    action()  # warm-up
-    samples = []
+def interleaved(actions: dict[str, Callable[[], object]], runs: int) -> dict[str, list[float]]:
+    """Time each action once per round, round after round: on a shared, busy machine the
+    load then weighs on every variant alike instead of on whichever ran during a spike."""
+    for action in actions.values():
+        action()  # warm-up
+    samples: dict[str, list[float]] = {name: [] for name in actions}
     for _ in range(runs):
-        started = time.perf_counter()
-        action()
-        samples.append((time.perf_counter() - started) * 1000)
+        for name, action in actions.items():
+            started = time.perf_counter()
+            action()
+            samples[name].append((time.perf_counter() - started) * 1000)
     return samples
 
 
@@ -72,21 +76,20 @@ def launch(argv: list[str]) -> Callable[[], object]:
     return run
 
 
-def backend_only(data_dir: Path, runs: int) -> list[float]:
+def backend_only(data_dir: Path) -> Callable[[], object]:
+    """One run through the bwrap backend's own command and runner, no HTTP."""
     settings = Settings(data_dir=data_dir, sandbox_backend=SandboxBackend.bwrap)
     executor = BwrapExecutor(settings)
     request = RunRequest(workspace="1", language=Language.python, source="print(1)",
                          limits=default_limits(settings.sandbox))  # fmt: skip
+    loop = asyncio.new_event_loop()
 
-    async def measure() -> list[float]:
-        samples = []
-        for _ in range(runs + 1):
-            started = time.perf_counter()
-            assert (await executor.run(request)).stdout == "1\n"
-            samples.append((time.perf_counter() - started) * 1000)
-        return samples[1:]
+    def run() -> object:
+        result = loop.run_until_complete(executor.run(request))
+        assert result.stdout == "1\n"
+        return result
 
-    return asyncio.run(measure())
+    return run
 
 
 def line(name: str, samples: list[float]) -> str:
@@ -101,12 +104,10 @@ def main() -> None:
     args = parser.parse_args()
     if bwrap_problem():
         raise SystemExit(f"bubblewrap cannot sandbox here: {bwrap_problem()}")
-    bare_python = timed(launch([PYTHON, "-c", "print(1)"]), args.runs)
-    bare_bwrap = timed(launch(BARE_BWRAP), args.runs)
     with tempfile.TemporaryDirectory(prefix="nox-bench-") as tmp:
         os.chmod(tmp, 0o711)  # noqa: S103 - the sandbox uid binds its workspace below it
         data = Path(tmp)
-        backend = backend_only(data / "backend", args.runs)
+        backend = backend_only(data / "backend")
         env = {"NOX_DATA_DIR": str(data / "api"), "NOX_SANDBOX_BACKEND": "bwrap",
                "NOX_LOG_LEVEL": "WARNING", "NOX_QUOTAS__REQUESTS_PER_MINUTE": "100000000",
                "NOX_QUOTAS__DAILY_RUNS": "100000000"}  # fmt: skip
@@ -127,7 +128,15 @@ def main() -> None:
 
                 return post
 
-            e2e = timed(client_for(tokens[0]), args.runs)
+            samples = interleaved(
+                {
+                    "python": launch([PYTHON, "-c", "print(1)"]),
+                    "bwrap": launch(BARE_BWRAP),
+                    "backend": backend,
+                    "e2e": client_for(tokens[0]),
+                },
+                args.runs,
+            )
             posts = [client_for(token) for token in tokens]
             deadline = time.monotonic() + args.concurrent_seconds
 
@@ -143,21 +152,13 @@ def main() -> None:
                 total = sum(pool.map(hammer, posts))
             runs_per_s = total / (time.monotonic() - started)
     print(f"machine: {os.cpu_count()} cores, load {os.getloadavg()[0]:.2f}; "
-          f"server uid {os.geteuid()}; {args.runs} sequential runs each")  # fmt: skip
-    print(line("bare python3 -c print(1)", bare_python))
-    print(line("bare bwrap + python3", bare_bwrap))
-    print(line("backend command (bwrap+prlimit), no HTTP", backend))
-    print(line("POST /api/v7/run/python print(1)", e2e))
+          f"server uid {os.geteuid()}; {args.runs} interleaved rounds")  # fmt: skip
+    print(line("bare python3 -c print(1)", samples["python"]))
+    print(line("bare bwrap + python3", samples["bwrap"]))
+    print(line("backend command (bwrap+prlimit+seccomp)", samples["backend"]))
+    print(line("POST /api/v7/run/python print(1)", samples["e2e"]))
     print(f"4 concurrent clients: {runs_per_s:.1f} runs/s over {args.concurrent_seconds:g} s")
-    p50 = {
-        name: percentiles(s)[0]
-        for name, s in [
-            ("python", bare_python),
-            ("bwrap", bare_bwrap),
-            ("backend", backend),
-            ("e2e", e2e),
-        ]
-    }
+    p50 = {name: percentiles(values)[0] for name, values in samples.items()}
     ratio = p50["e2e"] / p50["bwrap"]
     print(f"ratio bare bwrap / bare python p50: {p50['bwrap'] / p50['python']:.2f}x")
     print(f"ratio backend / bare bwrap p50:     {p50['backend'] / p50['bwrap']:.2f}x")
