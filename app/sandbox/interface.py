@@ -48,7 +48,9 @@ class RunRequest(BaseModel):
     limits: RunLimits
 
 
-class RunResult(BaseModel):
+class RunPublic(BaseModel):
+    """The run result of the HTTP contract."""
+
     status: RunStatus
     exit_code: int | None
     signal: int | None
@@ -57,6 +59,11 @@ class RunResult(BaseModel):
     truncated: bool
     timed_out: bool
     duration_ms: float
+
+
+class RunResult(RunPublic):
+    """What a backend reports: the contract's fields plus the CPU time charged to quotas."""
+
     cpu_s: float = 0.0
 
 

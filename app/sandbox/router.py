@@ -6,21 +6,10 @@ from fastapi import APIRouter, Request
 from pydantic import BaseModel, Field, field_validator
 
 from app.auth.deps import CurrentUser
-from app.sandbox.interface import Language
+from app.sandbox.interface import Language, RunPublic
 from app.sandbox.service import run_for_user
 
 router = APIRouter(prefix="/api/v7/run", tags=["run"])
-
-
-class RunPublic(BaseModel):
-    status: str
-    exit_code: int | None
-    signal: int | None
-    stdout: str
-    stderr: str
-    truncated: bool
-    timed_out: bool
-    duration_ms: float
 
 
 class PythonRun(BaseModel):

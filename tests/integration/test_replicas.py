@@ -13,17 +13,22 @@ from tests.servers import nox_command, nox_serve
 pytestmark = pytest.mark.integration
 
 
-def test_two_api_processes_share_one_rate_limit(
-    postgres_url: str, redis_url: str, tmp_path: Path
-) -> None:
-    env = {
+def replica_env(postgres_url: str, redis_url: str, tmp_path: Path, **extra: str) -> dict[str, str]:
+    """Settings for api processes that share one PostgreSQL and one Redis."""
+    return {
         "NOX_DATABASE_URL": postgres_url,
         "NOX_REDIS_URL": redis_url,
         "NOX_DATA_DIR": str(tmp_path / "data"),
         "NOX_SANDBOX_BACKEND": "fallback",
-        "NOX_QUOTAS__REQUESTS_PER_MINUTE": "10",
         "NOX_ENV": "test",
+        **extra,
     }
+
+
+def test_two_api_processes_share_one_rate_limit(
+    postgres_url: str, redis_url: str, tmp_path: Path
+) -> None:
+    env = replica_env(postgres_url, redis_url, tmp_path, NOX_QUOTAS__REQUESTS_PER_MINUTE="10")
     nox_command("migrate", env=env)
     token = nox_command("token", "create", "--email", "shared@example.test", env=env)
     auth = {"Authorization": f"Bearer {token}"}
@@ -42,13 +47,7 @@ def test_two_api_processes_share_one_rate_limit(
 def test_a_token_revoked_on_one_replica_is_refused_at_once_by_the_other(
     postgres_url: str, redis_url: str, tmp_path: Path
 ) -> None:
-    env = {
-        "NOX_DATABASE_URL": postgres_url,
-        "NOX_REDIS_URL": redis_url,
-        "NOX_DATA_DIR": str(tmp_path / "data"),
-        "NOX_SANDBOX_BACKEND": "fallback",
-        "NOX_ENV": "test",
-    }
+    env = replica_env(postgres_url, redis_url, tmp_path)
     nox_command("migrate", env=env)
     keeper = nox_command("token", "create", "--email", "rev@example.test", env=env)
     with nox_serve(env, tmp_path) as one, nox_serve(env, tmp_path) as two:
