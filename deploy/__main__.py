@@ -97,7 +97,11 @@ def init_secrets(env: str, state_dir: Path) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="deploy", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="scripts/deploy.sh",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument(
         "command", choices=["deploy", "rollback", "smoke", "history", "init-secrets"]
     )
