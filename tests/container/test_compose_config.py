@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import re
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -132,3 +133,21 @@ def test_dev_overlay_reloads_and_keeps_the_sandbox(compose_v2: None) -> None:
         dev["executor"]["security_opt"]
         == config("compose.yaml", env=SECRETS)["services"]["executor"]["security_opt"]
     )
+
+
+def test_monitoring_profile_mounts_the_repository_configs(full: dict[str, Any]) -> None:
+    # No Prometheus/Grafana image can be pulled here: the profile is proven by `config` and by
+    # the files it mounts (promtool and the monitoring tests check their content).
+    binds = {
+        (name, volume["target"]): volume["source"]
+        for name in ("prometheus", "alertmanager", "grafana")
+        for volume in full["services"][name]["volumes"]
+        if volume["type"] == "bind"
+    }
+    assert binds, "the monitoring services mount no configuration"
+    for source in binds.values():
+        assert Path(source).exists(), source  # `config` prints absolute paths
+    prometheus = binds[("prometheus", "/etc/prometheus")]
+    assert (REPO / prometheus / "prometheus.yml").is_file()
+    alertmanager = binds[("alertmanager", "/etc/alertmanager")]
+    assert (REPO / alertmanager / "alertmanager.yml").is_file()
