@@ -13,6 +13,8 @@
 # Env: MIRROR (Debian mirror for debootstrap and apt, default http://deb.debian.org/debian),
 #      SUITE (default bookworm). Needs root (debootstrap, chroot) and a Docker engine.
 set -euo pipefail
+# debootstrap and chroot live in sbin, which a non-login root shell may lack
+PATH="$PATH:/usr/sbin:/sbin"
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 PREFIX="${AIRGAP_PREFIX:-nox-airgap/}"
