@@ -105,18 +105,21 @@ class Load:
     max_requests: int = 50_000
     ok: int = 0
     failures: list[str] = field(default_factory=list)
+    latencies_ms: list[float] = field(default_factory=list)
     _stop: threading.Event = field(default_factory=threading.Event)
     _thread: threading.Thread | None = None
 
     def _loop(self) -> None:
         while not self._stop.is_set() and self.ok + len(self.failures) < self.max_requests:
             conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=10)
+            started = time.perf_counter()
             try:
                 conn.request("GET", self.path)
                 response = conn.getresponse()
                 response.read()
                 if response.status == 200:
                     self.ok += 1
+                    self.latencies_ms.append((time.perf_counter() - started) * 1000)
                 else:
                     self.failures.append(f"{time.strftime('%T')} HTTP {response.status}")
             except (OSError, http.client.HTTPException) as exc:
@@ -124,6 +127,14 @@ class Load:
             finally:
                 conn.close()
             time.sleep(0.02)
+
+    def summary(self) -> str:
+        ordered = sorted(self.latencies_ms) or [0.0]
+        p50, p95 = ordered[len(ordered) // 2], ordered[int(len(ordered) * 0.95)]
+        return (
+            f"{self.ok} ok, {len(self.failures)} failed, "
+            f"latency p50 {p50:.1f} ms p95 {p95:.1f} ms max {ordered[-1]:.0f} ms"
+        )
 
     def __enter__(self) -> Load:
         self._thread = threading.Thread(target=self._loop, daemon=True)

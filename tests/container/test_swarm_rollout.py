@@ -114,9 +114,7 @@ def test_rollout_and_automatic_rollback_lose_no_request(
         took_v2 = time.monotonic() - t0
         time.sleep(2)
     assert second.returncode == 0, second.stderr
-    print(
-        f"v1 -> v2 under load: {took_v2:.1f}s, {during_v2.ok} ok, {len(during_v2.failures)} failed"
-    )
+    print(f"v1 -> v2 under load: {took_v2:.1f}s, {during_v2.summary()}")
     assert during_v2.failures == []
     assert during_v2.ok > 100
     assert stack.api("{{.Spec.TaskTemplate.ContainerSpec.Image}}") == images["v2"]
@@ -128,8 +126,7 @@ def test_rollout_and_automatic_rollback_lose_no_request(
         took_v3 = time.monotonic() - t0
         time.sleep(2)
     print(
-        f"v2 -> broken v3 -> automatic rollback under load: {took_v3:.1f}s, "
-        f"{during_v3.ok} ok, {len(during_v3.failures)} failed"
+        f"v2 -> broken v3 -> automatic rollback under load: {took_v3:.1f}s, {during_v3.summary()}"
     )
     assert third.returncode != 0, "a deploy whose tasks never turn healthy must fail"
     # Swarm rolled the api back by itself; deploy.sh then put the whole stack back on v2
@@ -144,10 +141,7 @@ def test_rollout_and_automatic_rollback_lose_no_request(
         took_back = time.monotonic() - t0
         time.sleep(2)
     assert back.returncode == 0, back.stderr
-    print(
-        f"deploy.sh rollback v2 -> v1 under load: {took_back:.1f}s, "
-        f"{during_rollback.ok} ok, {len(during_rollback.failures)} failed"
-    )
+    print(f"deploy.sh rollback v2 -> v1 under load: {took_back:.1f}s, {during_rollback.summary()}")
     assert during_rollback.failures == []
     assert stack.api("{{.Spec.TaskTemplate.ContainerSpec.Image}}") == images["v1"]
 
