@@ -8,16 +8,15 @@ container shares the alias and must be healthy before the old one is stopped.
 
 from __future__ import annotations
 
-import os
 import subprocess
+import tempfile
 import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 SECCOMP = REPO / "seccomp" / "executor.json"
-SECRETS_ENV = REPO / "swarm" / "secrets-env.sh"
+RUNNING = '{{.Config.Image}} {{index .Config.Labels "nox.secrets"}} {{.State.Running}}'
 HEALTH_CMD = "python -c \"import urllib.request as u; u.urlopen('http://127.0.0.1:8001/healthz')\""
-NOX_UID = 10001  # the image's USER; the secret file is group-readable for it only
 
 
 class ExecutorFailed(Exception):
@@ -31,12 +30,8 @@ def secret_file(state_dir: Path, prefix: str) -> Path:
 def write_secret(state_dir: Path, prefix: str, value: str) -> None:
     path = secret_file(state_dir, prefix)
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    path.touch(mode=0o600)
     path.write_text(value)
-    path.chmod(0o440)
-    try:
-        os.chown(path, 0, NOX_UID)
-    except PermissionError:
-        path.chmod(0o444)  # not root: the container's uid can only read it world-readable
 
 
 def _docker(docker: str, *args: str) -> str:
@@ -51,10 +46,13 @@ def containers(docker: str, stack: str) -> list[str]:
     return out.split()
 
 
-def run_args(*, stack: str, image: str, name: str, secret: Path) -> list[str]:
+def run_args(*, stack: str, image: str, name: str, env_file: Path, prefix: str = "") -> list[str]:
+    """The container's options. Nothing is bind-mounted from the deploying machine, which
+    may reach the engine remotely (DOCKER_HOST=ssh://...): the client itself reads the
+    seccomp profile and the env file and sends their contents."""
     return [
         "run", "--detach", "--name", name, "--restart", "unless-stopped",
-        "--label", f"nox.executor-of={stack}",
+        "--label", f"nox.executor-of={stack}", "--label", f"nox.secrets={prefix}",
         "--network", f"{stack}_backend", "--network-alias", "executor",
         "--read-only", "--tmpfs", "/tmp", "--cap-drop", "ALL",  # noqa: S108 (container path)
         "--security-opt", "no-new-privileges",
@@ -62,14 +60,13 @@ def run_args(*, stack: str, image: str, name: str, secret: Path) -> list[str]:
         "--security-opt", "systempaths=unconfined",
         "--memory", "1g", "--cpus", "1", "--pids-limit", "512",
         "--volume", f"{stack}_workspaces:/workspaces",
-        "--volume", f"{secret}:/run/secrets/nox_executor_secret:ro",
-        "--volume", f"{SECRETS_ENV}:/usr/local/bin/nox-secrets-env:ro",
+        "--env-file", str(env_file),  # NOX_EXECUTOR_SECRET, never on a command line
         "--env", "NOX_ENV=production", "--env", "NOX_SANDBOX_BACKEND=bwrap",
         "--env", "NOX_EXECUTOR_HOST=0.0.0.0", "--env", "NOX_WORKSPACES_DIR=/workspaces",
         "--health-cmd", HEALTH_CMD,
         "--health-interval", "2s", "--health-retries", "3", "--health-start-period", "5s",
         "--stop-timeout", "40",
-        image, "sh", "/usr/local/bin/nox-secrets-env", "nox", "executor",
+        image, "nox", "executor",
     ]  # fmt: skip
 
 
@@ -79,16 +76,19 @@ def ensure(
     """Run ``image`` as the stack's executor; keep the old one until the new one is healthy."""
     old = containers(docker, stack)
     for cid in old:
-        running = _docker(
-            docker, "inspect", "--format", "{{.Config.Image}} {{.State.Running}}", cid
-        )
-        if running == f"{image} true":
+        running = _docker(docker, "inspect", "--format", RUNNING, cid)
+        if running == f"{image} {prefix} true":  # a secret rotation needs a new container
             return
     secret = secret_file(state_dir, prefix)
     if not secret.exists():
         raise ExecutorFailed(f"{secret} missing: run `scripts/deploy.sh init-secrets` first")
     name = f"{stack}-executor-{int(time.time())}"
-    new = _docker(docker, *run_args(stack=stack, image=image, name=name, secret=secret))
+    with tempfile.TemporaryDirectory(prefix="nox-executor-") as tmp:
+        env_file = Path(tmp) / "env"
+        env_file.touch(mode=0o600)
+        env_file.write_text(f"NOX_EXECUTOR_SECRET={secret.read_text().strip()}\n")
+        args = run_args(stack=stack, image=image, name=name, env_file=env_file, prefix=prefix)
+        new = _docker(docker, *args)
     deadline = time.monotonic() + timeout_s
     while (health := _docker(docker, "inspect", "--format", "{{.State.Health.Status}}", new)) != (
         "healthy"

@@ -60,7 +60,7 @@ def test_swarm_drops_security_opt_and_bwrap_cannot_start(tmp_path: Path) -> None
 
 
 def test_the_executor_container_options_let_bwrap_run() -> None:
-    args = executor.run_args(stack="s", image="i", name="n", secret=Path("/x"))
+    args = executor.run_args(stack="s", image="i", name="n", env_file=Path("/x"))
     security = [
         item for flag, value in itertools.pairwise(args)
         if flag in ("--security-opt", "--cap-drop") for item in (flag, value)

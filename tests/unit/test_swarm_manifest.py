@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import re
 from pathlib import Path
 from typing import Any
@@ -73,10 +74,14 @@ def test_only_the_edge_publishes_a_port_and_in_host_mode() -> None:
 
 
 def test_the_executor_container_gets_the_sandbox_options_swarm_cannot_express() -> None:
-    args = executor.run_args(stack="s", image="i", name="n", secret=Path("/x"))
+    args = executor.run_args(stack="s", image="i", name="n", env_file=Path("/x"))
     joined = " ".join(args)
     assert "seccomp=" in joined and executor.SECCOMP.exists()
     assert "systempaths=unconfined" in joined and "--privileged" not in joined
     assert "--cap-drop ALL" in joined and "--read-only" in joined
     assert "NOX_DATABASE_URL" not in joined and "NOX_REDIS_URL" not in joined
+    # nothing bind-mounted from the deploying machine: the engine may be remote (ssh://)
+    assert [v for f, v in itertools.pairwise(args) if f == "--volume"] == [
+        "s_workspaces:/workspaces"
+    ]
     assert "executor" not in SERVICES  # not a Swarm service: see the stack file's comment
