@@ -111,6 +111,8 @@ def test_api_waits_for_migrate_and_everything_is_limited(full: dict[str, Any]) -
     services = full["services"]
     assert services["api"]["depends_on"]["migrate"]["condition"] == "service_completed_successfully"
     assert services["migrate"]["command"] == ["nox", "migrate"]
+    # one image, one build: `up --build` must never try to pull the local tag
+    assert services["executor"]["build"] == services["migrate"]["build"] == services["api"]["build"]
     for name, svc in services.items():
         assert svc["deploy"]["resources"]["limits"]["memory"], name
         assert svc["restart"] in {"unless-stopped", "no"}, name
@@ -122,7 +124,8 @@ def test_api_waits_for_migrate_and_everything_is_limited(full: dict[str, Any]) -
 def test_dev_overlay_reloads_and_keeps_the_sandbox(compose_v2: None) -> None:
     dev = config("compose.yaml", "compose.dev.yaml", env=SECRETS)["services"]
     api = dev["api"]
-    assert api["build"]["dockerfile"] == "Dockerfile.dev"
+    assert api["build"]["dockerfile"] == "Dockerfile.dev" and "target" not in api["build"]
+    assert dev["migrate"]["build"] == dev["seed"]["build"] == api["build"]
     assert "--reload" in api["command"] and "nox_dev:create_app" in api["command"]
     assert any(v["target"] == "/app/app" for v in api["volumes"])
     assert {p["target"] for p in api["ports"]} == {API_PORT, 5678}
