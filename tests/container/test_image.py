@@ -12,7 +12,16 @@ import httpx
 import pytest
 
 from tests.container.conftest import container_state
-from tests.container.engine import PREFIX, REPO, build, free_port, health, run, wait_for
+from tests.container.engine import (
+    BUILD_DOCKER,
+    PREFIX,
+    REPO,
+    build,
+    free_port,
+    health,
+    run,
+    wait_for,
+)
 from tests.prereq import require
 
 
@@ -93,3 +102,28 @@ def test_runtime_runs_non_root_on_a_read_only_root(readonly_container: tuple[str
     run(["docker", "stop", "-t", "20", name])
     # tini maps uvicorn's re-raised SIGTERM after a graceful shutdown to 0; a kill would be 137
     assert container_state(name, "{{.State.ExitCode}}") == "0"
+
+
+def test_dockerignore_keeps_secrets_vcs_and_caches_out(
+    base_images: dict[str, str], tmp_path: Path
+) -> None:
+    shutil.copy2(REPO / ".dockerignore", tmp_path / ".dockerignore")
+    planted = [
+        ".env", ".env.production", "app/.env.local", ".git/config", ".venv/bin/python",
+        "app/__pycache__/main.cpython-311.pyc", ".nox-data/nox.db", ".pytest_cache/v",
+        ".mypy_cache/x", "node_modules/x/index.js", "server.key",
+    ]  # fmt: skip
+    for name in [*planted, "app/main.py", "pyproject.toml"]:
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text("planted\n")
+    (tmp_path / "Dockerfile").write_text(
+        f'FROM {base_images["PYTHON_IMAGE"]}\nCOPY . /ctx\nCMD ["find", "/ctx", "-type", "f"]\n'
+    )
+    tag = f"{PREFIX}/dockerignore-probe:test"
+    run([BUILD_DOCKER, "build", "-q", "-t", tag, str(tmp_path)], env={"DOCKER_BUILDKIT": "1"})
+    try:
+        found = set(run(["docker", "run", "--rm", tag]).stdout.split())
+    finally:
+        run(["docker", "rmi", tag], check=False)
+    expected = {"app/main.py", "pyproject.toml", "Dockerfile", ".dockerignore"}
+    assert found == {f"/ctx/{name}" for name in expected}, found
