@@ -6,8 +6,12 @@ import asyncio
 from pathlib import Path
 
 import click
+from redis.exceptions import RedisError
+from sqlalchemy.exc import SQLAlchemyError
 
+from app.backup.crypto import BackupKeyError
 from app.backup.manifest import BackupInvalid, verify
+from app.backup.postgres import PostgresToolError
 from app.backup.restore import restore_backup
 from app.backup.service import backup_root, complete_backups, create_backup
 from app.settings import get_settings
@@ -26,7 +30,10 @@ def backup(directory: Path | None, keep: int | None) -> None:
     settings = get_settings()
     updates = {k: v for k, v in {"backup_dir": directory, "backup_keep": keep}.items() if v}
     settings = settings.model_copy(update=updates)
-    created = asyncio.run(create_backup(settings))
+    try:
+        created = asyncio.run(create_backup(settings))
+    except (PostgresToolError, BackupKeyError, RedisError, SQLAlchemyError, OSError) as exc:
+        raise click.ClickException(f"backup failed: {exc}") from exc
     click.echo(f"backup {created.path} ({created.size_bytes} bytes)")
     for path in created.pruned:
         click.echo(f"pruned {path}")
@@ -64,6 +71,13 @@ def restore(
         asyncio.run(
             restore_backup(settings, source, database_url=database_url, redis_url=redis_url)
         )
-    except BackupInvalid as exc:
+    except (
+        BackupInvalid,
+        PostgresToolError,
+        BackupKeyError,
+        RedisError,
+        SQLAlchemyError,
+        OSError,
+    ) as exc:
         raise click.ClickException(str(exc)) from exc
     click.echo(f"restored {manifest.name} (schema {manifest.alembic_revision})")

@@ -65,6 +65,7 @@ async def _database_facts(session: AsyncSession) -> tuple[str, str]:
 
 async def create_backup(settings: Settings, *, progress: Progress | None = None) -> Created:
     progress = progress or Progress()
+    postgres.libpq_target(settings.effective_database_url)  # refuses SQLite before any work
     key = crypto.load_key(settings)
     root = backup_root(settings)
     root.mkdir(parents=True, exist_ok=True)
