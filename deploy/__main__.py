@@ -5,6 +5,7 @@
   smoke    --url URL                                  GET /healthz, /readyz, /api/v7/status
   history  --target swarm|k8s --env ENV               the JSON-lines record
   init-secrets --env ENV                              (swarm) random Docker secrets, once
+  remove   --env ENV                                  (swarm) stack and executor down; data kept
 
 Environment: NOX_DEPLOY_STATE_DIR (history; default ~/.local/state/nox-deploy),
 NOX_STACK (default nox-ENV), NOX_SECRETS (secret name prefix, default STACK-v1),
@@ -103,7 +104,7 @@ def main(argv: list[str] | None = None) -> int:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument(
-        "command", choices=["deploy", "rollback", "smoke", "history", "init-secrets"]
+        "command", choices=["deploy", "rollback", "smoke", "history", "init-secrets", "remove"]
     )
     parser.add_argument("--target", choices=["swarm", "k8s"], default="swarm")
     parser.add_argument("--env", default="staging")
@@ -124,6 +125,10 @@ def main(argv: list[str] | None = None) -> int:
                 )
         elif args.command == "init-secrets":
             init_secrets(args.env, state_dir)
+        elif args.command == "remove":
+            target = make_target("swarm", args.env, state_dir)
+            assert isinstance(target, Swarm)
+            target.remove()
         elif args.command == "deploy":
             if not args.image:
                 parser.error("deploy needs --image REF (ideally ref@sha256:...)")

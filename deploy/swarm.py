@@ -195,3 +195,17 @@ class Swarm:
         for service, (started, changed) in before.items():
             self.wait_rollout(service, started_before=started, changed=changed)
         self.wait_rollout("edge", started_before=None, changed=False)
+
+    def remove(self) -> None:
+        """Take the stack down (executor container first: it holds the backend network).
+        Volumes and secrets stay: they are the data and the credentials."""
+        executor.remove_all(self.docker, self.stack)
+        self.run("stack", "rm", self.stack)
+        label = f"label=com.docker.stack.namespace={self.stack}"
+        deadline = time.monotonic() + self.timeout_s
+        while self.run("ps", "-q", "--filter", label) and time.monotonic() < deadline:
+            time.sleep(1)
+        for cid in self.run("ps", "-aq", "--filter", label).split():  # finished job tasks
+            self.run("rm", "-f", cid)
+        while self.run("network", "ls", "-q", "--filter", label) and time.monotonic() < deadline:
+            time.sleep(1)

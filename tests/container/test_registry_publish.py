@@ -97,5 +97,7 @@ def test_push_gives_the_registry_digest_and_swarm_runs_it_by_digest(registry: st
             assert "7." in logs, logs
         finally:
             docker("service", "rm", name, check=False)
+            for cid in docker("ps", "-aq", "--filter", f"name={name}").split():  # the job's task
+                docker("rm", "-f", cid, check=False)
             docker("rmi", by_digest, check=False)
         print(f"\npush {push_s:.1f}s, pull by digest {pull_s:.1f}s: {by_digest}")

@@ -60,21 +60,15 @@ class Stack:
         return docker("service", "inspect", "--format", template, f"{self.name}_api")
 
     def remove(self) -> None:
-        docker("stack", "rm", self.name, check=False)
-        for cid in docker("ps", "-aq", "--filter", f"label=nox.executor-of={self.name}").split():
-            docker("rm", "-f", cid, check=False)
-        deadline = time.monotonic() + 60
-        label = f"label=com.docker.stack.namespace={self.name}"
-        while docker("ps", "-q", "--filter", label) and time.monotonic() < deadline:
-            time.sleep(1)
-        for cid in docker("ps", "-aq", "--filter", label).split():  # finished job tasks
-            docker("rm", "-f", cid, check=False)
-        while docker("network", "ls", "-q", "--filter", label) and time.monotonic() < deadline:
-            time.sleep(1)
+        removed = self.deploy_sh("remove")
         for kind in ("secret", "volume"):
             names = docker(kind, "ls", "-q", "--filter", f"name={self.name}").split()
             if names:
                 docker(kind, "rm", *names, check=False)
+        assert removed.returncode == 0, removed.stderr
+        label = f"label=com.docker.stack.namespace={self.name}"
+        assert not docker("ps", "-aq", "--filter", label)
+        assert not docker("network", "ls", "-q", "--filter", label)
 
 
 @pytest.fixture(scope="module")
