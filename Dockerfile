@@ -92,13 +92,15 @@ EXPOSE 8000 8001
 # same check serve any port the api is moved to.
 HEALTHCHECK --interval=3s --timeout=3s --start-period=30s --retries=3 \
     CMD ["python", "-c", "import os, urllib.request as u; u.urlopen('http://127.0.0.1:%s/healthz' % os.environ.get('NOX_PORT', '8000'), timeout=2)"]
-ENTRYPOINT ["/usr/bin/tini", "--"]
+# -e 143: uvicorn re-raises SIGTERM after its graceful shutdown; that is a clean exit (0).
+ENTRYPOINT ["/usr/bin/tini", "-e", "143", "--"]
 CMD ["nox", "serve"]
 
 # Last, so a new revision does not invalidate any layer above.
 ARG VERSION=7.0.0
 ARG REVISION=unknown
-ARG SOURCE=https://github.com/nox-project/nox
+# the repository URL; the pipeline passes it (empty when built by hand)
+ARG SOURCE=
 LABEL org.opencontainers.image.title="nox" \
       org.opencontainers.image.description="Nox 7: remote code execution API with kernel-isolated sandboxes" \
       org.opencontainers.image.version="${VERSION}" \

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 import secrets
-import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -29,6 +28,7 @@ from tests.container.engine import (
 from tests.prereq import require
 
 RUNTIME_TAG = f"{PREFIX}/nox:test"
+TEST_SOURCE = "https://example.invalid/nox"  # the OCI source label the test build carries
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -79,7 +79,10 @@ def runtime_image(base_images: dict[str, str], revision: str) -> str:
         RUNTIME_TAG,
         python_image=base_images["PYTHON_IMAGE"],
         target="runtime",
-        extra=["--build-arg", f"REVISION={revision}", "--build-arg", "VERSION=7.0.0-test"],
+        extra=[
+            *("--build-arg", f"REVISION={revision}", "--build-arg", "VERSION=7.0.0-test"),
+            *("--build-arg", f"SOURCE={TEST_SOURCE}"),
+        ],
     )
     return RUNTIME_TAG
 
@@ -130,9 +133,3 @@ def stack(compose_v2: None, base_images: dict[str, str], runtime_image: str) -> 
         yield Stack(compose=compose, port=port, secrets=env)
     finally:
         compose.down()
-
-
-def container_state(container: str, template: str) -> str:
-    return subprocess.run(
-        ["docker", "inspect", "-f", template, container], capture_output=True, text=True, check=True
-    ).stdout.strip()

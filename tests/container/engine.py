@@ -110,6 +110,11 @@ def wait_for(
     raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}")
 
 
+def container_state(container: str, template: str) -> str:
+    """One `docker inspect -f TEMPLATE` value of a container."""
+    return run(["docker", "inspect", "-f", template, container]).stdout.strip()
+
+
 def health(container: str) -> str:
     proc = run(
         [

@@ -17,8 +17,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.container.conftest import container_state, stack_env
-from tests.container.engine import PREFIX, REPO, Compose, build, free_port
+from tests.container.conftest import stack_env
+from tests.container.engine import PREFIX, REPO, Compose, build, container_state, free_port
 
 DEV_TAG = f"{PREFIX}/nox:dev-test"
 RELOAD_DEADLINE_S = 15.0

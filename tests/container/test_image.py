@@ -11,12 +11,13 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.container.conftest import container_state
+from tests.container.conftest import TEST_SOURCE
 from tests.container.engine import (
     BUILD_DOCKER,
     PREFIX,
     REPO,
     build,
+    container_state,
     free_port,
     health,
     run,
@@ -52,7 +53,7 @@ def test_runtime_image_metadata(runtime_image: str, revision: str) -> None:
     labels = config["Labels"]
     assert labels["org.opencontainers.image.revision"] == revision
     assert labels["org.opencontainers.image.version"] == "7.0.0-test"
-    assert labels["org.opencontainers.image.source"].startswith("https://")
+    assert labels["org.opencontainers.image.source"] == TEST_SOURCE
     assert config["User"] == "10001:10001"
     assert config["Entrypoint"][0] == "/usr/bin/tini"
     assert config["Cmd"] == ["nox", "serve"]  # exec form: SIGTERM reaches tini, then uvicorn

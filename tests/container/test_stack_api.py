@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from tests.container.conftest import Stack, container_state
-from tests.container.engine import http_client, run
+from tests.container.conftest import Stack
+from tests.container.engine import container_state, http_client, run
 
 # Each probe prints one JSON line; the sandbox must win every one of them.
 ESCAPE_PROBES = r"""

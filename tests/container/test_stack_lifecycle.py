@@ -12,8 +12,8 @@ from collections import Counter
 import httpx
 import pytest
 
-from tests.container.conftest import Stack, container_state
-from tests.container.engine import http_client, wait_for
+from tests.container.conftest import Stack
+from tests.container.engine import container_state, http_client, wait_for
 
 
 @pytest.fixture(scope="module")
