@@ -10,55 +10,19 @@ replica drops its cache on the next request after the change.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
-from typing import Any
 
+from app.auth.caller import Caller
 from app.store.base import Store
-from app.users.models import User
 
 EPOCH_KEY = "auth:epoch"
 EPOCH_TTL_S = 30 * 86_400
 MAX_ENTRIES = 10_000
 
 
-@dataclass(frozen=True)
-class CachedUser:
-    id: int
-    email: str | None
-    name: str
-    role: str
-    is_active: bool
-    quotas: dict[str, Any] | None
-    providers: tuple[str, ...]
-
-    @classmethod
-    def of(cls, user: User) -> CachedUser:
-        return cls(
-            id=user.id,
-            email=user.email,
-            name=user.name,
-            role=user.role,
-            is_active=user.is_active,
-            quotas=user.quotas,
-            providers=tuple(sorted({i.provider for i in user.identities})),
-        )
-
-    def to_user(self) -> User:
-        """A detached ``User`` carrying the cached columns (no relationship loading)."""
-        return User(
-            id=self.id,
-            email=self.email,
-            name=self.name,
-            role=self.role,
-            is_active=self.is_active,
-            quotas=self.quotas,
-        )
-
-
 class AuthCache:
     def __init__(self, ttl_s: float) -> None:
         self.ttl_s = ttl_s
-        self._entries: dict[str, tuple[float, CachedUser]] = {}
+        self._entries: dict[str, tuple[float, Caller]] = {}
         self._epoch: bytes | None = None
 
     async def sync(self, store: Store) -> None:
@@ -68,18 +32,18 @@ class AuthCache:
             self._entries.clear()
             self._epoch = epoch
 
-    def get(self, key: str) -> CachedUser | None:
+    def get(self, key: str) -> Caller | None:
         entry = self._entries.get(key)
         if entry is None or entry[0] < time.monotonic():
             return None
         return entry[1]
 
-    def put(self, key: str, user: User) -> None:
+    def put(self, key: str, caller: Caller) -> None:
         if self.ttl_s <= 0:
             return
         if len(self._entries) >= MAX_ENTRIES:
             self._entries.clear()
-        self._entries[key] = (time.monotonic() + self.ttl_s, CachedUser.of(user))
+        self._entries[key] = (time.monotonic() + self.ttl_s, caller)
 
 
 async def invalidate_all(store: Store) -> None:

@@ -8,11 +8,12 @@ from typing import Annotated
 from fastapi import Depends, Request
 from sqlalchemy import select
 
+from app.auth.caller import Caller
 from app.auth.sessions import SESSION_COOKIE, load_session
 from app.auth.tokens import authenticate_token, hash_token
 from app.errors import NoxProblem
 from app.quotas.service import check_request_rate
-from app.state import AppState, StateDep
+from app.state import AppState, get_state
 from app.users.models import User
 
 _UNAUTHENTICATED = {"WWW-Authenticate": "Bearer"}
@@ -23,70 +24,76 @@ def _unauthorized(detail: str) -> NoxProblem:
 
 
 async def _resolve(
-    key: str, state: AppState, request: Request, load: Callable[[], Awaitable[User | None]]
-) -> User | None:
-    cached = state.auth_cache.get(key)
-    if cached is not None:
-        request.state.providers = cached.providers
-        return cached.to_user()
-    user = await load()
-    if user is not None:
-        state.auth_cache.put(key, user)
-        request.state.providers = tuple(sorted({i.provider for i in user.identities}))
-    return user
+    key: str, state: AppState, load: Callable[[], Awaitable[User | None]]
+) -> Caller | None:
+    caller = state.auth_cache.get(key)
+    if caller is None:
+        user = await load()
+        if user is None:
+            return None
+        caller = Caller.of(user)
+        state.auth_cache.put(key, caller)
+    return caller
 
 
-async def _authenticate(request: Request, state: StateDep) -> User:
-    # No request-scoped database session here: a cached caller costs no database work at all.
+async def _by_token(state: AppState, header: str) -> Caller:
+    scheme, _, credentials = header.partition(" ")
+    plaintext = credentials.strip()
+    if scheme.lower() != "bearer" or not plaintext:
+        raise _unauthorized("Authorization header must be 'Bearer <token>'")
+
+    async def load() -> User | None:
+        async with state.sessionmaker() as session:
+            return await authenticate_token(session=session, plaintext=plaintext)
+
+    caller = await _resolve("t:" + hash_token(plaintext), state, load)
+    if caller is None:
+        raise _unauthorized("the API token is invalid or revoked")
+    return caller
+
+
+async def _by_session(state: AppState, session_id: str) -> Caller:
+    user_id = await load_session(store=state.store, settings=state.settings, session_id=session_id)
+
+    async def load() -> User | None:
+        async with state.sessionmaker() as session:
+            found = await session.execute(select(User).where(User.id == user_id))
+            return found.scalar_one_or_none()
+
+    # Keyed by session, not user: a new login (perhaps with a new role) starts afresh.
+    caller = None if user_id is None else await _resolve("s:" + hash_token(session_id), state, load)
+    if caller is None:
+        raise _unauthorized("the session is invalid or expired: log in again")
+    return caller
+
+
+async def current_user(request: Request) -> Caller:
+    """The caller, authenticated and counted against their request rate.
+
+    No request-scoped database session here: a cached caller costs no database work at all.
+    """
+    state = get_state(request)
     await state.auth_cache.sync(state.store)
     header = request.headers.get("authorization")
     if header:
-        scheme, _, credentials = header.partition(" ")
-        plaintext = credentials.strip()
-        if scheme.lower() != "bearer" or not plaintext:
-            raise _unauthorized("Authorization header must be 'Bearer <token>'")
-
-        async def by_token() -> User | None:
-            async with state.sessionmaker() as session:
-                return await authenticate_token(session=session, plaintext=plaintext)
-
-        user = await _resolve("t:" + hash_token(plaintext), state, request, by_token)
-        if user is None:
-            raise _unauthorized("the API token is invalid or revoked")
+        caller = await _by_token(state, header)
     else:
         session_id = request.cookies.get(SESSION_COOKIE)
         if not session_id:
             raise _unauthorized("no credentials: send a Bearer token or log in")
-        user_id = await load_session(
-            store=state.store, settings=state.settings, session_id=session_id
-        )
-
-        async def by_id() -> User | None:
-            async with state.sessionmaker() as session:
-                found = await session.execute(select(User).where(User.id == user_id))
-                return found.scalar_one_or_none()
-
-        # Keyed by session, not user: a new login (perhaps with a new role) starts afresh.
-        key = "s:" + hash_token(session_id)
-        user = None if user_id is None else await _resolve(key, state, request, by_id)
-        if user is None:
-            raise _unauthorized("the session is invalid or expired: log in again")
-    if not user.is_active:
+        caller = await _by_session(state, session_id)
+    if not caller.is_active:
         raise NoxProblem(403, "Forbidden", "this account is deactivated")
-    request.state.user_id = user.id
-    return user
+    await check_request_rate(store=state.store, settings=state.settings, user=caller)
+    request.state.user_id = caller.id
+    return caller
 
 
-async def current_user(user: Annotated[User, Depends(_authenticate)], state: StateDep) -> User:
-    await check_request_rate(store=state.store, settings=state.settings, user=user)
-    return user
-
-
-async def admin_user(user: Annotated[User, Depends(current_user)]) -> User:
+async def admin_user(user: Annotated[Caller, Depends(current_user)]) -> Caller:
     if not user.is_admin:
         raise NoxProblem(403, "Forbidden", "this action needs the admin role")
     return user
 
 
-CurrentUser = Annotated[User, Depends(current_user)]
-AdminUser = Annotated[User, Depends(admin_user)]
+CurrentUser = Annotated[Caller, Depends(current_user)]
+AdminUser = Annotated[Caller, Depends(admin_user)]

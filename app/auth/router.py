@@ -7,6 +7,7 @@ from fastapi import APIRouter, Request, Response
 from app.audit.service import record
 from app.auth import tokens
 from app.auth.cache import invalidate_all
+from app.auth.caller import Caller
 from app.auth.deps import CurrentUser
 from app.auth.schemas import DevLogin, MePublic, TokenCreate, TokenCreated, TokenPublic
 from app.auth.sessions import create_session, set_session_cookie
@@ -14,23 +15,20 @@ from app.db import SessionDep
 from app.errors import NoxProblem
 from app.observability.metrics import LOGINS
 from app.state import StateDep
-from app.users.models import User
 from app.users.service import get_or_create_by_email
 
 router = APIRouter(prefix="/api/v7/auth", tags=["auth"])
 
 
-def me_public(user: User, providers: tuple[str, ...] | None = None) -> MePublic:
-    if providers is None:
-        providers = tuple(sorted({i.provider for i in user.identities}))
+def me_public(user: Caller) -> MePublic:
     return MePublic(
-        id=user.id, email=user.email, name=user.name, role=user.role, providers=list(providers)
+        id=user.id, email=user.email, name=user.name, role=user.role, providers=list(user.providers)
     )
 
 
 @router.get("/me")
-async def me(user: CurrentUser, request: Request) -> MePublic:
-    return me_public(user, request.state.providers)
+async def me(user: CurrentUser) -> MePublic:
+    return me_public(user)
 
 
 @router.post("/tokens", status_code=201)
@@ -86,10 +84,11 @@ async def dev_login(
     user = await get_or_create_by_email(session=session, email=body.email, admin=body.admin)
     await session.commit()
     await session.refresh(user, ["identities"])
+    caller = Caller.of(user)
     session_id = await create_session(store=state.store, settings=state.settings, user_id=user.id)
     set_session_cookie(response, state.settings, session_id)
     LOGINS.labels(provider="dev", outcome="success").inc()
     await record(
         request, action="auth.login", outcome="success", actor_id=user.id, target="provider:dev"
     )
-    return me_public(user)
+    return me_public(caller)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import secrets
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from sqlalchemy import ForeignKey, Integer, String, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -16,6 +17,9 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from app.db import Base, UTCDateTime, utcnow
 from app.users.models import User
+
+if TYPE_CHECKING:
+    from app.auth.caller import HasUserId
 
 TOKEN_PREFIX = "nox_"  # noqa: S105 - a public marker, not a secret
 
@@ -37,7 +41,7 @@ def hash_token(plaintext: str) -> str:
 
 
 async def create_token(
-    *, session: AsyncSession, user: User, name: str = ""
+    *, session: AsyncSession, user: HasUserId, name: str = ""
 ) -> tuple[ApiToken, str]:
     plaintext = TOKEN_PREFIX + secrets.token_urlsafe(32)
     token = ApiToken(
@@ -59,14 +63,14 @@ async def authenticate_token(*, session: AsyncSession, plaintext: str) -> User |
     return result.scalar_one_or_none()
 
 
-async def list_tokens(*, session: AsyncSession, user: User) -> list[ApiToken]:
+async def list_tokens(*, session: AsyncSession, user: HasUserId) -> list[ApiToken]:
     result = await session.execute(
         select(ApiToken).where(ApiToken.user_id == user.id).order_by(ApiToken.id)
     )
     return list(result.scalars())
 
 
-async def revoke_token(*, session: AsyncSession, user: User, token_id: int) -> ApiToken | None:
+async def revoke_token(*, session: AsyncSession, user: HasUserId, token_id: int) -> ApiToken | None:
     token = await session.get(ApiToken, token_id)
     if token is None or token.user_id != user.id:
         return None

@@ -12,13 +12,13 @@ from typing import TypeVar
 from fastapi import Request
 
 from app.audit.service import record
+from app.auth.caller import Caller
 from app.errors import NoxProblem
 from app.observability.metrics import FILE_OPERATIONS
 from app.quotas.service import check_workspace
 from app.sandbox.interface import ExecutorUnavailable, FileInfo, WorkspaceError
 from app.sandbox.service import executor_unavailable
 from app.state import get_state
-from app.users.models import User
 
 T = TypeVar("T")
 _STATUS = {"invalid": 422, "not_found": 404, "too_large": 413, "quota": 429}
@@ -59,7 +59,7 @@ async def read_capped(chunks: AsyncIterator[bytes], limit: int) -> bytes:
     return bytes(data)
 
 
-async def put_file(request: Request, *, user: User, path: str, data: bytes) -> FileInfo:
+async def put_file(request: Request, *, user: Caller, path: str, data: bytes) -> FileInfo:
     state = get_state(request)
     workspace = str(user.id)
     usage = await _guard("usage", state.executor.usage(workspace))
@@ -80,16 +80,16 @@ async def put_file(request: Request, *, user: User, path: str, data: bytes) -> F
     return info
 
 
-async def get_file(request: Request, *, user: User, path: str) -> bytes:
+async def get_file(request: Request, *, user: Caller, path: str) -> bytes:
     return await _guard("read", get_state(request).executor.read_file(str(user.id), path))
 
 
-async def list_files(request: Request, *, user: User, prefix: str = "") -> list[FileInfo]:
+async def list_files(request: Request, *, user: Caller, prefix: str = "") -> list[FileInfo]:
     executor = get_state(request).executor
     return await _guard("list", executor.list_files(str(user.id), prefix))
 
 
-async def delete_file(request: Request, *, user: User, path: str) -> None:
+async def delete_file(request: Request, *, user: Caller, path: str) -> None:
     try:
         await _guard("delete", get_state(request).executor.delete_file(str(user.id), path))
     except NoxProblem as exc:

@@ -11,18 +11,18 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 
+from app.auth.caller import Caller
 from app.errors import NoxProblem
 from app.observability.metrics import RATE_LIMITED
 from app.sandbox.interface import WorkspaceUsage
 from app.settings import QuotaLimits, Settings
 from app.store.base import Store
-from app.users.models import User
 
 DAY_S = 86_400
 QUOTA_TYPE = "https://nox.dev/problems/quota-exceeded"
 
 
-def effective_quotas(settings: Settings, user: User) -> QuotaLimits:
+def effective_quotas(settings: Settings, user: Caller) -> QuotaLimits:
     """The configured quotas with the user's admin-set overrides applied."""
     if not user.quotas:
         return settings.quotas
@@ -50,7 +50,7 @@ def _today() -> str:
     return datetime.now(UTC).strftime("%Y%m%d")
 
 
-async def check_request_rate(*, store: Store, settings: Settings, user: User) -> None:
+async def check_request_rate(*, store: Store, settings: Settings, user: Caller) -> None:
     limit = effective_quotas(settings, user).requests_per_minute
     window = int(time.time() // 60)
     count = await store.incr(f"q:rate:{user.id}:{window}", 1, ttl_s=120)
@@ -62,7 +62,7 @@ async def check_request_rate(*, store: Store, settings: Settings, user: User) ->
 
 
 @asynccontextmanager
-async def run_slot(*, store: Store, settings: Settings, user: User) -> AsyncIterator[None]:
+async def run_slot(*, store: Store, settings: Settings, user: Caller) -> AsyncIterator[None]:
     """Hold one of the user's concurrent-run slots and count the run against the day."""
     quotas = effective_quotas(settings, user)
     cpu_used = float(await store.get(f"q:cpu:{user.id}:{_today()}") or 0)
@@ -93,13 +93,13 @@ async def run_slot(*, store: Store, settings: Settings, user: User) -> AsyncIter
         await store.incr(concurrent_key, -1)
 
 
-async def charge_cpu(*, store: Store, settings: Settings, user: User, seconds: float) -> None:
+async def charge_cpu(*, store: Store, settings: Settings, user: Caller, seconds: float) -> None:
     if seconds > 0:
         await store.incr_float(f"q:cpu:{user.id}:{_today()}", seconds, ttl_s=2 * DAY_S)
 
 
 def check_workspace(
-    *, settings: Settings, user: User, usage: WorkspaceUsage, add_bytes: int, add_files: int
+    *, settings: Settings, user: Caller, usage: WorkspaceUsage, add_bytes: int, add_files: int
 ) -> None:
     quotas = effective_quotas(settings, user)
     if usage.bytes + add_bytes > quotas.workspace_bytes:

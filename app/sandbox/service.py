@@ -10,13 +10,13 @@ import time
 from fastapi import Request
 
 from app.audit.service import record
+from app.auth.caller import Caller
 from app.errors import NoxProblem
 from app.observability.metrics import RUN_DURATION, RUNS, RUNS_IN_PROGRESS
 from app.quotas.service import charge_cpu, run_slot
 from app.sandbox.interface import ExecutorUnavailable, Language, RunRequest, RunResult
 from app.sandbox.limits import default_limits, lowered
 from app.state import get_state
-from app.users.models import User
 
 UNAVAILABLE_TYPE = "https://nox.dev/problems/executor-unavailable"
 
@@ -36,7 +36,7 @@ def check_source_size(source: str, limit: int, what: str) -> None:
 async def run_for_user(
     request: Request,
     *,
-    user: User,
+    user: Caller,
     language: Language,
     source: str,
     stdin: str = "",

@@ -7,13 +7,13 @@ from collections.abc import AsyncIterator
 
 import pytest
 
+from app.auth.caller import Caller
 from app.errors import NoxProblem
 from app.quotas.service import charge_cpu, check_workspace, run_slot
 from app.sandbox.interface import WorkspaceUsage
 from app.settings import QuotaLimits, Settings
 from app.store import MemoryStore, RedisStore
 from app.store.base import Store
-from app.users.models import User
 from tests.services import RedisServer
 
 pytestmark = pytest.mark.integration
@@ -32,9 +32,17 @@ async def store(request: pytest.FixtureRequest, redis_srv: RedisServer) -> Async
     await made.aclose()
 
 
-def uuid_id() -> int:
-    """A user id no other test run has used on the shared Redis."""
-    return uuid.uuid4().int >> 80
+def caller(quotas: dict[str, float] | None) -> Caller:
+    """A caller whose id no other test run has used on the shared Redis."""
+    return Caller(
+        id=uuid.uuid4().int >> 80,
+        email=None,
+        name="",
+        role="user",
+        is_active=True,
+        quotas=quotas,
+        providers=(),
+    )
 
 
 def limit_of(caught: pytest.ExceptionInfo[NoxProblem]) -> str:
@@ -44,7 +52,7 @@ def limit_of(caught: pytest.ExceptionInfo[NoxProblem]) -> str:
 
 
 async def test_concurrent_runs_are_capped_and_released(store: Store) -> None:
-    user = User(id=uuid_id(), quotas=None)
+    user = caller(None)
     async with (
         run_slot(store=store, settings=SETTINGS, user=user),
         run_slot(store=store, settings=SETTINGS, user=user),
@@ -58,7 +66,7 @@ async def test_concurrent_runs_are_capped_and_released(store: Store) -> None:
 
 
 async def test_daily_runs_are_counted_and_refusals_do_not_count(store: Store) -> None:
-    user = User(id=uuid_id(), quotas=None)
+    user = caller(None)
     for _ in range(3):
         async with run_slot(store=store, settings=SETTINGS, user=user):
             pass
@@ -70,7 +78,7 @@ async def test_daily_runs_are_counted_and_refusals_do_not_count(store: Store) ->
 
 
 async def test_daily_cpu_seconds_stop_new_runs(store: Store) -> None:
-    user = User(id=uuid_id(), quotas=None)
+    user = caller(None)
     await charge_cpu(store=store, settings=SETTINGS, user=user, seconds=0.6)
     async with run_slot(store=store, settings=SETTINGS, user=user):
         pass
@@ -82,7 +90,7 @@ async def test_daily_cpu_seconds_stop_new_runs(store: Store) -> None:
 
 
 async def test_per_user_overrides_replace_the_defaults(store: Store) -> None:
-    generous = User(id=uuid_id(), quotas={"concurrent_runs": 3})
+    generous = caller({"concurrent_runs": 3})
     async with (
         run_slot(store=store, settings=SETTINGS, user=generous),
         run_slot(store=store, settings=SETTINGS, user=generous),
@@ -92,7 +100,7 @@ async def test_per_user_overrides_replace_the_defaults(store: Store) -> None:
 
 
 def test_workspace_bytes_and_files() -> None:
-    user = User(id=uuid_id(), quotas=None)
+    user = caller(None)
     check_workspace(
         settings=SETTINGS,
         user=user,

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
 from pathlib import Path
 from urllib.parse import urlsplit
 
+import httpx
 import pytest
+from asgi_lifespan import LifespanManager
 from fastapi import FastAPI
-from fastapi.testclient import TestClient
 from pydantic import BaseModel
 
 from app.main import create_app
@@ -121,8 +123,15 @@ def test_every_secret_a_pod_reads_is_documented(overlay: str) -> None:
 
 def answers(app: FastAPI, paths: set[str]) -> set[str]:
     """The paths an app routes (any status but 404/405), asked through its own lifespan."""
-    with TestClient(app) as client:
-        return {path for path in paths if client.get(path).status_code not in {404, 405}}
+
+    async def ask() -> set[str]:
+        async with LifespanManager(app) as manager:
+            transport = httpx.ASGITransport(app=manager.app)
+            async with httpx.AsyncClient(transport=transport, base_url="http://nox") as client:
+                codes = {path: (await client.get(path)).status_code for path in paths}
+        return {path for path, code in codes.items() if code not in {404, 405}}
+
+    return asyncio.run(ask())
 
 
 def probed_paths(overlay: str) -> dict[str, set[str]]:
