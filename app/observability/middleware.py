@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import re
 import time
 import uuid
+from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -13,8 +15,22 @@ from app.observability.context import request_id_var
 from app.observability.metrics import HTTP_DURATION, HTTP_IN_PROGRESS, HTTP_REQUESTS
 
 REQUEST_ID_HEADER = "X-Request-ID"
+# Clients choose the method token freely; anything else is counted as OTHER.
+_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 _VALID_ID = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
 log = logging.getLogger("nox.access")
+
+
+# Label children looked up once: labels() takes a lock and validates on every call.
+# The key sets are bounded by the routes, methods and status codes the app can produce.
+@functools.cache
+def _requests_child(method: str, route: str, status: int) -> Any:
+    return HTTP_REQUESTS.labels(method=method, route=route, status=str(status))
+
+
+@functools.cache
+def _duration_child(method: str, route: str) -> Any:
+    return HTTP_DURATION.labels(method=method, route=route)
 
 
 def _route_template(scope: Scope) -> str:
@@ -52,9 +68,10 @@ class ObservabilityMiddleware:
         finally:
             HTTP_IN_PROGRESS.dec()
             elapsed = time.perf_counter() - start
-            route, method = _route_template(scope), scope["method"]
-            HTTP_REQUESTS.labels(method=method, route=route, status=str(status)).inc()
-            HTTP_DURATION.labels(method=method, route=route).observe(elapsed)
+            route = _route_template(scope)
+            method = scope["method"] if scope["method"] in _METHODS else "OTHER"
+            _requests_child(method, route, status).inc()
+            _duration_child(method, route).observe(elapsed)
             log.info(
                 "%s %s %s",
                 method,

@@ -185,10 +185,13 @@ async def test_metrics_use_route_templates_not_ids(backend_settings: Settings) -
         auth = {"Authorization": f"Bearer {gus}"}
         await client.delete("/api/v7/auth/tokens/424242", headers=auth)
         await client.get("/no/such/path/77")
+        await client.request("BREW", "/healthz")
         text = (await client.get("/metrics")).text
         assert 'route="/api/v7/auth/tokens/{token_id}"' in text
         assert "424242" not in text
         assert "/no/such/path" not in text
         assert 'route="unmatched"' in text
+        assert 'method="OTHER"' in text
+        assert "BREW" not in text
         assert 'nox_component_up{component="database"} 1.0' in text
         assert "nox_build_info" in text
