@@ -114,3 +114,30 @@ def test_only_the_api_is_reachable_from_outside(stack: Stack) -> None:
     assert networks("api") == sorted(
         f"{stack.compose.project}_{name}" for name in ("backend", "frontend")
     )
+
+
+def test_the_sandbox_suites_isolation_probes_hold_in_compose(stack: Stack, token: str) -> None:
+    # The e2e escape suite's own programs, now through the published api and the executor
+    # container (its seccomp profile, unmasked /proc, no capabilities) instead of a host rig.
+    from tests.e2e.test_escape_isolation import NETWORK, PRIVILEGES, SYSCALLS
+
+    def probe(code: str, args: list[str] | None = None) -> dict[str, object]:
+        with http_client(stack.port, token) as client:
+            ran = client.post("/api/v7/run/python", json={"code": code, "args": args or []})
+        assert ran.status_code == 200 and ran.json()["status"] == "ok", ran.text
+        return dict(json.loads(ran.json()["stdout"]))
+
+    network = probe(NETWORK, ["8001"])  # the executor's own port, from inside the sandbox
+    assert "CONNECTED" not in network.values() and network["dns"] != "RESOLVED", network
+    assert network["interfaces"] == ["lo"]
+
+    privileges = probe(PRIVILEGES)
+    zero = "0000000000000000"
+    assert (privileges["cap_eff"], privileges["cap_prm"], privileges["cap_bnd"]) == (zero,) * 3
+    assert privileges["no_new_privs"] == "1" and privileges["uid"] != 0
+    assert privileges["mount"] != 0 and privileges["userns"] != 0
+
+    syscalls = probe(SYSCALLS)
+    for name in ("keyctl", "bpf", "io_uring_setup", "userfaultfd", "perf_event_open", "ptrace"):
+        assert syscalls[name] == "EPERM", syscalls
+    assert syscalls["getpid"] == "ok"
