@@ -65,11 +65,19 @@ FROM base AS runtime
 # bubblewrap: the executor's sandbox. tini: PID 1 that forwards SIGTERM and reaps the
 # sandbox's orphans. Debian's python3: the interpreter the sandbox runs by its real path
 # under /usr (the base image's own python lives in /usr/local).
-# hadolint ignore=DL3008
+# pg_dump/pg_restore for `nox backup` (PostgreSQL 15, like the server): taken out of Debian's
+# client package, since installing it pulls in perl (+54 MB) for wrapper scripts we never run.
+# hadolint ignore=DL3008,DL3003
 RUN set -eux; \
     apt-get update; \
-    apt-get install -y --no-install-recommends bubblewrap tini python3; \
-    rm -rf /var/lib/apt/lists/*; \
+    apt-get install -y --no-install-recommends bubblewrap tini python3 libpq5; \
+    cd /tmp; \
+    apt-get download postgresql-client-15; \
+    dpkg-deb -x postgresql-client-15_*.deb /tmp/pgclient; \
+    install -m 0755 /tmp/pgclient/usr/lib/postgresql/15/bin/pg_dump \
+        /tmp/pgclient/usr/lib/postgresql/15/bin/pg_restore /usr/local/bin/; \
+    rm -rf /tmp/pgclient /tmp/*.deb /var/lib/apt/lists/*; \
+    pg_dump --version; \
     groupadd --system --gid 10001 nox; \
     useradd --system --uid 10001 --gid nox --home-dir /home/nox --create-home \
         --shell /usr/sbin/nologin nox; \
