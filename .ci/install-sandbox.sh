@@ -3,20 +3,13 @@
 # (/usr/bin/python3, never a version-manager shim), prlimit (util-linux) and user namespaces.
 # Idempotent; runs as root on a fresh Debian 12 machine.
 set -euo pipefail
+# shellcheck source=.ci/lib.sh
+source "$(dirname "$0")/lib.sh"
 
 log() { printf 'install-sandbox: %s\n' "$*" >&2; }
 
 packages=(bubblewrap python3 util-linux)
-missing=()
-for pkg in "${packages[@]}"; do
-    dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed' \
-        || missing+=("$pkg")
-done
-if ((${#missing[@]})); then
-    log "apt-get install ${missing[*]}"
-    apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}"
-fi
+apt_install_missing "${packages[@]}"
 
 # bwrap runs unprivileged (as a dedicated uid when the server is root): it needs
 # unprivileged user namespaces, which Debian may have switched off.

@@ -4,20 +4,12 @@
 # Each part of the project adds its own prerequisites in .ci/install-<part>.sh.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# shellcheck source=.ci/lib.sh
+source .ci/lib.sh
 
 log() { printf 'install: %s\n' "$*" >&2; }
 
-base_packages=(postgresql redis-server ca-certificates git)
-missing=()
-for pkg in "${base_packages[@]}"; do
-    dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed' \
-        || missing+=("$pkg")
-done
-if ((${#missing[@]})); then
-    log "apt-get install ${missing[*]}"
-    apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}"
-fi
+apt_install_missing postgresql redis-server ca-certificates git
 
 if ! command -v uv >/dev/null 2>&1; then
     log "pip install uv"
