@@ -20,16 +20,25 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.wrk import run_wrk  # noqa: E402
-from tests.servers import nox_command, nox_serve  # noqa: E402
-from tests.services import free_port  # noqa: E402
+from bench.wrk import run_wrk
+from tests.servers import nox_command, nox_serve
+from tests.services import free_port
 
 
 def start_hello() -> tuple[subprocess.Popen[bytes], str]:
     port = free_port()
     process = subprocess.Popen(
-        [sys.executable, "-m", "uvicorn", "bench.hello_app:app", "--port", str(port),
-         "--no-access-log", "--log-level", "warning"],
+        [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "bench.hello_app:app",
+            "--port",
+            str(port),
+            "--no-access-log",
+            "--log-level",
+            "warning",
+        ],
         cwd=Path(__file__).resolve().parent.parent,
     )
     url = f"http://127.0.0.1:{port}/hello"
@@ -48,8 +57,11 @@ def main() -> None:
     parser.add_argument("--connections", type=int, default=16)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
-        env = {"NOX_DATA_DIR": tmp, "NOX_QUOTAS__REQUESTS_PER_MINUTE": "100000000",
-               "NOX_LOG_LEVEL": "WARNING"}
+        env = {
+            "NOX_DATA_DIR": tmp,
+            "NOX_QUOTAS__REQUESTS_PER_MINUTE": "100000000",
+            "NOX_LOG_LEVEL": "WARNING",
+        }
         nox_command("migrate", env=env)
         token = nox_command("token", "create", "--email", "bench@example.test", env=env)
         hello, hello_url = start_hello()
@@ -60,10 +72,12 @@ def main() -> None:
                 assert httpx.get(me_url, headers=auth).status_code == 200
                 run_wrk(hello_url, seconds=2, connections=args.connections, headers={})  # warm-up
                 run_wrk(me_url, seconds=2, connections=args.connections, headers=auth)
-                bare = run_wrk(hello_url, seconds=args.seconds, connections=args.connections,
-                               headers={})
-                ours = run_wrk(me_url, seconds=args.seconds, connections=args.connections,
-                               headers=auth)
+                bare = run_wrk(
+                    hello_url, seconds=args.seconds, connections=args.connections, headers={}
+                )
+                ours = run_wrk(
+                    me_url, seconds=args.seconds, connections=args.connections, headers=auth
+                )
         finally:
             hello.terminate()
             hello.wait()
@@ -71,8 +85,10 @@ def main() -> None:
     print(bare.line("bare FastAPI /hello"))
     print(ours.line("Nox GET /api/v7/auth/me"))
     ratio = ours.rps / bare.rps
-    print(f"ratio Nox/bare requests/s: {ratio:.2f}x (target >= 0.5x) -> "
-          f"{'MET' if ratio >= 0.5 else 'NOT MET'}")
+    print(
+        f"ratio Nox/bare requests/s: {ratio:.2f}x (target >= 0.5x) -> "
+        f"{'MET' if ratio >= 0.5 else 'NOT MET'}"
+    )
     print(f"ratio p50 latency Nox/bare: {ours.p50_ms / bare.p50_ms:.2f}x")
 
 

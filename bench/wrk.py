@@ -26,8 +26,10 @@ class Load:
     errors: int
 
     def line(self, name: str) -> str:
-        return (f"{name:<28} {self.rps:>9.0f} req/s   p50 {self.p50_ms:6.2f} ms   "
-                f"p95 {self.p95_ms:6.2f} ms   p99 {self.p99_ms:6.2f} ms   errors {self.errors}")
+        return (
+            f"{name:<28} {self.rps:>9.0f} req/s   p50 {self.p50_ms:6.2f} ms   "
+            f"p95 {self.p95_ms:6.2f} ms   p99 {self.p99_ms:6.2f} ms   errors {self.errors}"
+        )
 
 
 def wrk_binary() -> str:
@@ -49,5 +51,10 @@ def run_wrk(url: str, *, seconds: int, connections: int, headers: dict[str, str]
     pct = re.search(r"NOX p50_us=(\d+) p95_us=(\d+) p99_us=(\d+)", out)
     assert pct is not None, out
     errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
-    return Load(rps=rps, p50_ms=int(pct.group(1)) / 1000, p95_ms=int(pct.group(2)) / 1000,
-                p99_ms=int(pct.group(3)) / 1000, errors=int(errors.group(1)) if errors else 0)
+    return Load(
+        rps=rps,
+        p50_ms=int(pct.group(1)) / 1000,
+        p95_ms=int(pct.group(2)) / 1000,
+        p99_ms=int(pct.group(3)) / 1000,
+        errors=int(errors.group(1)) if errors else 0,
+    )
