@@ -26,9 +26,10 @@ def me_public(user: Caller) -> MePublic:
     )
 
 
-@router.get("/me")
-async def me(user: CurrentUser) -> MePublic:
-    return me_public(user)
+@router.get("/me", response_model=MePublic)
+async def me(user: CurrentUser) -> Response:
+    # Serialized once here; returning the model would make FastAPI validate it again.
+    return Response(me_public(user).model_dump_json(), media_type="application/json")
 
 
 @router.post("/tokens", status_code=201)

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import functools
 import logging
+import os
 import re
 import time
-import uuid
 from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -15,6 +15,7 @@ from app.observability.context import request_id_var
 from app.observability.metrics import HTTP_DURATION, HTTP_IN_PROGRESS, HTTP_REQUESTS
 
 REQUEST_ID_HEADER = "X-Request-ID"
+_REQUEST_ID_KEY = REQUEST_ID_HEADER.lower().encode()
 # Clients choose the method token freely; anything else is counted as OTHER.
 _METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 _VALID_ID = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
@@ -33,6 +34,14 @@ def _duration_child(method: str, route: str) -> Any:
     return HTTP_DURATION.labels(method=method, route=route)
 
 
+def _incoming_request_id(scope: Scope) -> str | None:
+    for name, value in scope["headers"]:
+        if name == _REQUEST_ID_KEY:
+            incoming = value.decode("latin-1")
+            return incoming if _VALID_ID.match(incoming) else None
+    return None
+
+
 def _route_template(scope: Scope) -> str:
     route = scope.get("route")
     path = getattr(route, "path", None)
@@ -47,8 +56,7 @@ class ObservabilityMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        incoming = dict(scope["headers"]).get(b"x-request-id", b"").decode("latin-1")
-        request_id = incoming if _VALID_ID.match(incoming) else uuid.uuid4().hex
+        request_id = _incoming_request_id(scope) or os.urandom(16).hex()
         token = request_id_var.set(request_id)
         status = 500
         start = time.perf_counter()
@@ -58,7 +66,7 @@ class ObservabilityMiddleware:
             if message["type"] == "http.response.start":
                 status = message["status"]
                 headers = list(message.get("headers", []))
-                headers.append((REQUEST_ID_HEADER.lower().encode(), request_id.encode()))
+                headers.append((_REQUEST_ID_KEY, request_id.encode()))
                 message["headers"] = headers
             await send(message)
 
@@ -72,16 +80,17 @@ class ObservabilityMiddleware:
             method = scope["method"] if scope["method"] in _METHODS else "OTHER"
             _requests_child(method, route, status).inc()
             _duration_child(method, route).observe(elapsed)
-            log.info(
-                "%s %s %s",
-                method,
-                route,
-                status,
-                extra={
-                    "method": method,
-                    "route": route,
-                    "status": status,
-                    "duration_ms": round(elapsed * 1000, 2),
-                },
-            )
+            if log.isEnabledFor(logging.INFO):  # skip building the record when filtered out
+                log.info(
+                    "%s %s %s",
+                    method,
+                    route,
+                    status,
+                    extra={
+                        "method": method,
+                        "route": route,
+                        "status": status,
+                        "duration_ms": round(elapsed * 1000, 2),
+                    },
+                )
             request_id_var.reset(token)
