@@ -15,7 +15,7 @@ import httpx
 
 from app.auth.oauth.errors import LoginFailedError
 from app.auth.oauth.providers import GITHUB_API_URL, ProviderConfig
-from app.auth.oauth.runtime import OAuthRuntime
+from app.auth.oauth.runtime import OAuthRuntime, get_json
 
 log = logging.getLogger(__name__)
 
@@ -38,17 +38,7 @@ def _verified(claims: dict[str, Any], provider: ProviderConfig) -> bool:
 
 
 async def _api_json(client: httpx.AsyncClient, provider: ProviderConfig, url: str) -> Any:
-    try:
-        response = await client.get(url)
-        response.raise_for_status()
-        return response.json()
-    except (httpx.HTTPError, ValueError) as exc:
-        log.warning("oauth %s: %s failed: %s", provider.name, url, type(exc).__name__)
-        raise LoginFailedError(
-            "provider_unreachable",
-            f"{provider.display_name} did not return the profile",
-            status=502,
-        ) from exc
+    return await get_json(client, provider, url, failure="did not return the profile")
 
 
 async def oidc_identity(

@@ -29,6 +29,21 @@ METADATA_TTL_S = 3600
 JWKS_REFRESH_MIN_S = 60
 
 
+async def get_json(
+    client: httpx.AsyncClient, provider: ProviderConfig, url: str, *, failure: str
+) -> Any:
+    """GET a provider document; any transport, status or JSON error is a 502 login failure."""
+    try:
+        response = await client.get(url)
+        response.raise_for_status()
+        return response.json()
+    except (httpx.HTTPError, ValueError) as exc:
+        log.warning("oauth %s: fetching %s failed: %s", provider.name, url, type(exc).__name__)
+        raise LoginFailedError(
+            "provider_unreachable", f"{provider.display_name} {failure}", status=502
+        ) from exc
+
+
 class OAuthRuntime:
     def __init__(
         self, settings: Settings, *, transport: httpx.AsyncBaseTransport | None = None
@@ -50,18 +65,10 @@ class OAuthRuntime:
         )
 
     async def _get_json(self, provider: ProviderConfig, url: str) -> Any:
-        try:
-            async with self.http() as client:
-                response = await client.get(url)
-            response.raise_for_status()
-            return response.json()
-        except (httpx.HTTPError, ValueError) as exc:
-            log.warning("oauth %s: fetching %s failed: %s", provider.name, url, type(exc).__name__)
-            raise LoginFailedError(
-                "provider_unreachable",
-                f"{provider.display_name} could not be reached; try again later",
-                status=502,
-            ) from exc
+        async with self.http() as client:
+            return await get_json(
+                client, provider, url, failure="could not be reached; try again later"
+            )
 
     async def metadata(self, provider: ProviderConfig) -> dict[str, Any]:
         """The provider's discovery document, cached for an hour."""
