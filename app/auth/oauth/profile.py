@@ -7,7 +7,6 @@ taken from ``/user/emails`` because ``/user`` shows only a public, unverified ad
 
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass
 from typing import Any
 
@@ -16,8 +15,6 @@ import httpx
 from app.auth.oauth.errors import LoginFailedError
 from app.auth.oauth.providers import GITHUB_API_URL, ProviderConfig
 from app.auth.oauth.runtime import OAuthRuntime, get_json
-
-log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
