@@ -105,12 +105,14 @@ def check_workspace(
     if usage.bytes + add_bytes > quotas.workspace_bytes:
         raise _refuse(
             "workspace_bytes",
-            f"workspace quota of {quotas.workspace_bytes} bytes would be exceeded",
+            f"workspace quota of {quotas.workspace_bytes} bytes: it holds {usage.bytes}"
+            + (f" and this adds {add_bytes}" if add_bytes else "; delete files first"),
             60,
         )
     if usage.files + add_files > quotas.workspace_files:
         raise _refuse(
             "workspace_files",
-            f"workspace quota of {quotas.workspace_files} files would be exceeded",
+            f"workspace quota of {quotas.workspace_files} files: it holds {usage.files}"
+            + (f" and this adds {add_files}" if add_files else "; delete files first"),
             60,
         )

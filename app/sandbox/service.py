@@ -13,7 +13,7 @@ from app.audit.service import record
 from app.auth.caller import Caller
 from app.errors import NoxProblem
 from app.observability.metrics import RUN_DURATION, RUNS, RUNS_IN_PROGRESS
-from app.quotas.service import charge_cpu, run_slot
+from app.quotas.service import charge_cpu, check_workspace, run_slot
 from app.sandbox.interface import ExecutorUnavailable, Language, RunRequest, RunResult
 from app.sandbox.limits import default_limits, lowered
 from app.state import get_state
@@ -59,6 +59,10 @@ async def run_for_user(
     async with run_slot(store=state.store, settings=settings, user=user):
         started = time.monotonic()
         try:
+            # Runs may write files the upload checks never see: a workspace already over its
+            # quota takes no further runs until files are deleted.
+            usage = await state.executor.usage(run.workspace)
+            check_workspace(settings=settings, user=user, usage=usage, add_bytes=0, add_files=0)
             with RUNS_IN_PROGRESS.track_inprogress():
                 result = await state.executor.run(run)
         except ExecutorUnavailable as exc:
