@@ -30,7 +30,7 @@ from app.sandbox.interface import (
     RunResult,
 )
 from app.sandbox.local import SANDBOX_PATH, LocalExecutor, sandbox_owner, source_name
-from app.sandbox.runner import PRLIMIT, Launch, prlimit_argv
+from app.sandbox.runner import PRLIMIT, SETPRIV, Launch, as_owner, prlimit_argv
 from app.sandbox.seccomp import deny_filter
 
 PYTHON = "/usr/bin/python3"
@@ -107,7 +107,7 @@ def _probe_argv() -> list[str]:
 @lru_cache(maxsize=1)
 def bwrap_problem() -> str:
     """Why bwrap cannot sandbox here ("" when it can): probed once by a real launch."""
-    for binary in (PYTHON, PRLIMIT):
+    for binary in (PYTHON, PRLIMIT, SETPRIV):
         if not os.access(binary, os.X_OK):
             return f"{binary} missing: install Debian python3 and util-linux"
     if shutil.which("bwrap") is None:
@@ -115,13 +115,7 @@ def bwrap_problem() -> str:
     owner = sandbox_owner()
     try:
         done = subprocess.run(
-            _probe_argv(),
-            capture_output=True,
-            timeout=10,
-            env=_LAUNCH_ENV,
-            user=owner[0] if owner else None,
-            group=owner[1] if owner else None,
-            extra_groups=[] if owner else None,
+            as_owner(_probe_argv(), owner), capture_output=True, timeout=10, env=_LAUNCH_ENV
         )
     except (OSError, subprocess.TimeoutExpired) as exc:
         return f"bwrap probe failed: {exc}"

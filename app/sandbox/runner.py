@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from app.sandbox.interface import RunLimits, RunResult, RunStatus
 
 PRLIMIT = "/usr/bin/prlimit"
+SETPRIV = "/usr/bin/setpriv"
 _CHUNK = 65536
 _DRAIN_GRACE_S = 1.0
 _REAP_GRACE_S = 0.5
@@ -39,6 +40,18 @@ class Launch:
     user: tuple[int, int] | None = None
     signal_in_exit_code: bool = False
     owned_fds: tuple[int, ...] = ()  # passed to the child, then closed here once it started
+
+
+def as_owner(argv: list[str], user: tuple[int, int] | None) -> list[str]:
+    """``argv`` run as ``user`` (uid, gid, no supplementary groups) through setpriv.
+
+    Popen's own user/group switch makes CPython fork the whole server instead of vfork-ing
+    it (about 4 ms against under 1 ms here); the setpriv exec costs about 1.5 ms.
+    """
+    if user is None:
+        return argv
+    uid, gid = user
+    return [SETPRIV, f"--reuid={uid}", f"--regid={gid}", "--clear-groups", "--", *argv]
 
 
 def prlimit_argv(limits: RunLimits) -> list[str]:
@@ -97,9 +110,8 @@ class _Run:
         try:
             os.write(stdin_fd, self.stdin)
             os.lseek(stdin_fd, 0, os.SEEK_SET)
-            user = self.launch.user
             return subprocess.Popen(
-                self.launch.argv,
+                as_owner(self.launch.argv, self.launch.user),
                 stdin=stdin_fd,
                 stdout=subprocess.PIPE,
                 stderr=subprocess.PIPE,
@@ -107,9 +119,6 @@ class _Run:
                 cwd=self.launch.cwd,
                 pass_fds=self.launch.pass_fds,
                 start_new_session=True,
-                user=user[0] if user else None,
-                group=user[1] if user else None,
-                extra_groups=[] if user else None,
             )
         finally:
             os.close(stdin_fd)
