@@ -49,7 +49,7 @@ def serve(host: str | None, port: int | None, reload: bool) -> None:
         reload=reload,
         log_config=None,
         proxy_headers=True,
-        forwarded_allow_ips="*" if settings.is_production else "127.0.0.1",
+        forwarded_allow_ips=settings.forwarded_allow_ips,
         timeout_graceful_shutdown=int(settings.sandbox.wall_max_s) + 5,
     )
 

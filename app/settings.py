@@ -83,6 +83,9 @@ class Settings(BaseSettings):
     port: int = API_PORT
     workers: int = 1
     public_url: str = f"http://127.0.0.1:{API_PORT}"
+    # Proxies whose X-Forwarded-For/-Proto are believed (client address in logs and audit).
+    # Never "*" where clients reach the api directly: they could then forge their address.
+    forwarded_allow_ips: str = "127.0.0.1"
     data_dir: Path = Path(".nox-data")
     log_level: str = "INFO"
 
