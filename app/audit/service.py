@@ -23,7 +23,7 @@ async def _append(session: AsyncSession, event: AuditEvent) -> None:
     head = (
         await session.execute(select(AuditHead).where(AuditHead.id == 1).with_for_update())
     ).scalar_one_or_none()
-    if head is None:
+    if head is None:  # the migration creates it; gone means deleted, which verify reports
         head = AuditHead(id=1, last_event_id=0, last_hash=GENESIS)
         session.add(head)
     session.add(event)

@@ -40,13 +40,16 @@ def upgrade() -> None:
             batch_op.f("ix_audit_events_created_at"), ["created_at"], unique=False
         )
 
-    op.create_table(
+    audit_head = op.create_table(
         "audit_head",
         sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("last_event_id", sa.BigInteger(), nullable=False),
         sa.Column("last_hash", sa.String(length=64), nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_audit_head")),
     )
+    # The chain's head exists from the start, so replicas writing their first events at once
+    # serialise on its row lock instead of racing to insert it.
+    op.bulk_insert(audit_head, [{"id": 1, "last_event_id": 0, "last_hash": "0" * 64}])
     op.create_table(
         "users",
         sa.Column("id", sa.Integer(), nullable=False),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -87,3 +88,30 @@ async def test_a_deleted_tail_is_detected(audited: async_sessionmaker[AsyncSessi
         "chain head names event 5 but the log ends at event 4 "
         "(newest events were deleted or the head was edited)"
     ]
+
+
+async def test_replicas_appending_at_once_keep_one_intact_chain(
+    postgres_url: str, tmp_path: Path
+) -> None:
+    settings = make_settings(tmp_path, database_url=postgres_url)
+    await migrate(settings)
+    engines = [make_engine(postgres_url) for _ in range(3)]  # one pool per "replica"
+
+    async def replica(number: int) -> None:
+        sessionmaker = make_sessionmaker(engines[number])
+        for n in range(15):
+            await record_event(
+                sessionmaker,
+                action="run.shell",
+                outcome="success",
+                actor_id=number,
+                target=f"r{number}:{n}",
+            )
+
+    await asyncio.gather(*(replica(number) for number in range(3)))
+    async with make_sessionmaker(engines[0])() as session:
+        report = await verify_chain(session)
+    for engine in engines:
+        await engine.dispose()
+    assert report.ok, report.problems
+    assert report.checked == 45
