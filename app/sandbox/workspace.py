@@ -75,13 +75,7 @@ class Workspaces:
             os.chmod(self.root, 0o711)  # noqa: S103 - traverse only, no read
             self._root_ready = True
         with self._fd(os.open(self.root, _DIR_FLAGS)) as root_fd:
-            try:
-                os.mkdir(workspace, 0o700, dir_fd=root_fd)
-            except FileExistsError:
-                pass
-            else:
-                with self._fd(os.open(workspace, _DIR_FLAGS, dir_fd=root_fd)) as fd:
-                    self._chown(fd)
+            self._mkdir(workspace, 0o700, root_fd)
         return self.root / workspace
 
     @staticmethod
@@ -96,6 +90,15 @@ class Workspaces:
         if self.owner is not None:
             os.fchown(fd, *self.owner)
 
+    def _mkdir(self, name: str, mode: int, dir_fd: int) -> None:
+        """Create ``name`` under ``dir_fd`` unless it exists; a new one goes to the owner."""
+        try:
+            os.mkdir(name, mode, dir_fd=dir_fd)
+        except FileExistsError:
+            return
+        with self._fd(os.open(name, _DIR_FLAGS, dir_fd=dir_fd)) as fd:
+            self._chown(fd)
+
     @contextmanager
     def _parent(self, workspace: str, parts: list[str], *, create: bool) -> Iterator[int]:
         """An fd of the directory holding ``parts[-1]``, reached without following links."""
@@ -104,13 +107,7 @@ class Workspaces:
         try:
             for part in parts[:-1]:
                 if create:
-                    try:
-                        os.mkdir(part, 0o755, dir_fd=fd)
-                    except FileExistsError:
-                        pass
-                    else:
-                        with self._fd(os.open(part, _DIR_FLAGS, dir_fd=fd)) as new_fd:
-                            self._chown(new_fd)
+                    self._mkdir(part, 0o755, fd)
                 try:
                     next_fd = os.open(part, _DIR_FLAGS, dir_fd=fd)
                 except FileNotFoundError:
