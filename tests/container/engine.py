@@ -2,7 +2,8 @@
 
 Builds go through ``/usr/bin/docker`` with BuildKit: on Debian that is the 20.10 client,
 which has BuildKit built in (a newer client without buildx refuses). Compose is v2 as a CLI
-plugin (``.ci/install-docker.sh``). Everything this tier creates is named ``nox-ctr-...``.
+plugin (``.ci/install-docker.sh``). Everything this tier creates is named ``nox-ctr-...``
+(or ``$NOX_CTR_PREFIX-...``).
 """
 
 from __future__ import annotations
@@ -19,7 +20,8 @@ from pathlib import Path
 import httpx
 
 REPO = Path(__file__).resolve().parents[2]
-PREFIX = "nox-ctr"
+# Several checkouts may share one engine: NOX_CTR_PREFIX keeps their images and stacks apart.
+PREFIX = os.environ.get("NOX_CTR_PREFIX", "nox-ctr")
 BUILD_DOCKER = "/usr/bin/docker" if Path("/usr/bin/docker").exists() else "docker"
 HOST_CA = Path("/etc/ssl/certs/ca-certificates.crt")
 INSTALL_HINT = "run .ci/install-docker.sh (Debian docker.io, dockerd, Compose v2 plugin)"
