@@ -12,6 +12,7 @@ from dagger import dag
 
 from tests.pipeline import graph
 from tests.pipeline.conftest import ROOT, load
+from tests.pipeline.engine_fakes import FakeEngine
 
 facts = load("facts")
 deploying = load("deploying")
@@ -44,10 +45,12 @@ def deploy_ctr() -> Any:
         IMAGE,
         SMOKE_URL,
         "nonce-1",
-        kubeconfig=dag.set_secret("kubeconfig", SENTINEL),
-        docker_host="ssh://deploy@swarm.example",
-        ssh_key=dag.set_secret("ssh", SENTINEL),
-        registry_password=dag.set_secret("registry", SENTINEL),
+        deploying.Credentials(
+            kubeconfig=dag.set_secret("kubeconfig", SENTINEL),
+            docker_host="ssh://deploy@swarm.example",
+            ssh_key=dag.set_secret("ssh", SENTINEL),
+            known_hosts=dag.set_secret("known_hosts", SENTINEL),
+        ),
     )
 
 
@@ -71,15 +74,38 @@ def test_deploy_has_docker_and_kubectl_from_pinned_images(deploy_ctr: Any) -> No
 
 def test_credentials_reach_the_script_as_secret_files_and_variables(deploy_ctr: Any) -> None:
     mounts = {a["path"]: a for a in graph.find(deploy_ctr, "withMountedSecret")}
-    assert set(mounts) == {"/run/secrets/kubeconfig", "/root/.ssh/id_deploy"}
+    assert set(mounts) == {
+        "/run/secrets/kubeconfig", "/root/.ssh/id_deploy", "/root/.ssh/known_hosts",
+    }  # fmt: skip
     for mount in mounts.values():
         assert isinstance(mount["source"], dagger.Secret)
         assert mount.get("mode", 0o400) == 0o400  # owner-read only (the SDK omits its default)
-    variables = graph.find(deploy_ctr, "withSecretVariable")
-    assert [v["name"] for v in variables] == ["REGISTRY_PASSWORD"]
+    # Nothing is passed as a secret variable that no program reads.
+    assert graph.find(deploy_ctr, "withSecretVariable") == []
     env = graph.env(deploy_ctr)
     assert env["KUBECONFIG"] == "/run/secrets/kubeconfig"
     assert env["DOCKER_HOST"] == "ssh://deploy@swarm.example"
+    assert "DOCKER_SSH_IDENTITY" not in env  # not a variable Docker reads
+
+
+def test_ssh_checks_the_host_key_it_was_given(deploy_ctr: Any) -> None:
+    config = graph.one(deploy_ctr, "withNewFile")
+    assert config["path"] == "/root/.ssh/config"
+    assert "StrictHostKeyChecking yes" in config["contents"]
+    assert "UserKnownHostsFile /root/.ssh/known_hosts" in config["contents"]
+    assert "accept-new" not in config["contents"]
+
+
+def test_an_ssh_host_without_its_known_key_is_refused() -> None:
+    with pytest.raises(ValueError, match="known_hosts"):
+        deploying.with_credentials(
+            dag.container(), deploying.Credentials(ssh_key=dag.set_secret("ssh", SENTINEL))
+        )
+
+
+def test_deploy_gets_only_the_directories_its_script_reads() -> None:
+    tree = deploying.deploy_source(dag.directory())
+    assert [a["path"] for a in graph.find(tree, "withDirectory")] == list(deploying.DEPLOY_PATHS)
 
 
 def test_no_credential_plaintext_anywhere_outside_secrets(deploy_ctr: Any) -> None:
@@ -115,7 +141,7 @@ def test_deploy_refuses_images_not_addressed_by_digest(image: str) -> None:
 def test_rollback_and_smoke_run_the_same_script() -> None:
     rollback = deploying.rollback_container(
         dag.directory(), deploying.Target.k8s, deploying.Env.prod, SMOKE_URL, "n",
-        kubeconfig=dag.secret("env://KUBECONFIG_DATA"),
+        deploying.Credentials(kubeconfig=dag.secret("env://KUBECONFIG_DATA")),
     )  # fmt: skip
     assert graph.execs(rollback)[-1] == [
         "bash", "scripts/deploy.sh", "rollback", "--target", "k8s", "--env", "prod",
@@ -150,13 +176,14 @@ def test_deploy_function_raises_when_the_script_fails(monkeypatch: pytest.Monkey
     monkeypatch.setattr(dagger.Container, "exit_code", failed)
     monkeypatch.setattr(dagger.Container, "stdout", output)
     monkeypatch.setattr(dagger.Container, "stderr", output)
+    FakeEngine(ROOT).install(monkeypatch)
     ci = main.NoxCi(source=dag.directory())
     with pytest.raises(main.PipelineError, match="deploy to prod failed"):
         asyncio.run(
             ci.deploy(
-                deploying.Target.k8s,
                 deploying.Env.prod,
                 IMAGE,
+                deploying.Target.k8s,
                 SMOKE_URL,
                 kubeconfig=dag.secret("env://K"),
             )

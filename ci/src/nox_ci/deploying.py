@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import enum
 import re
+from dataclasses import dataclass
 from typing import Final
 
 import dagger
@@ -26,7 +27,9 @@ WORKDIR: Final = "/src"
 STATE_DIR: Final = "/var/lib/nox-deploy"
 KUBECONFIG_PATH: Final = "/run/secrets/kubeconfig"
 SSH_KEY_PATH: Final = "/root/.ssh/id_deploy"
-REGISTRY_PASSWORD_ENV: Final = "REGISTRY_PASSWORD"  # noqa: S105 - a variable name
+KNOWN_HOSTS_PATH: Final = "/root/.ssh/known_hosts"
+# What scripts/deploy.sh reads: its package, the manifests it applies, nothing else.
+DEPLOY_PATHS: Final = ("deploy", "scripts", "swarm", "k8s", "seccomp")
 OPS_PACKAGES: Final = ("openssh-client", "ca-certificates")  # ssh:// docker hosts, TLS
 
 _BY_DIGEST = re.compile(r"^[^@\s]+@sha256:[0-9a-f]{64}$")
@@ -54,6 +57,24 @@ class Env(enum.Enum):
     """Deployed only after approval (the GitHub `prod` environment)."""
 
 
+@dataclass(frozen=True)
+class Credentials:
+    """How the deploy script reaches its target; each one a Dagger secret, never plaintext."""
+
+    kubeconfig: dagger.Secret | None = None
+    docker_host: str = ""
+    ssh_key: dagger.Secret | None = None
+    known_hosts: dagger.Secret | None = None
+
+
+def deploy_source(source: dagger.Directory) -> dagger.Directory:
+    """The narrowest tree the deploy script needs: no tests, no app sources, no local files."""
+    tree = dag.directory()
+    for path in DEPLOY_PATHS:
+        tree = tree.with_directory(path, source.directory(path))
+    return tree
+
+
 def require_digest(image: str) -> str:
     """Deploys are by digest: a tag can move between the staging and the prod rollout."""
     if not _BY_DIGEST.match(image):
@@ -76,33 +97,35 @@ def ops_image(source: dagger.Directory) -> dagger.Container:
     )
 
 
-def with_credentials(
-    ctr: dagger.Container,
-    *,
-    kubeconfig: dagger.Secret | None = None,
-    docker_host: str = "",
-    ssh_key: dagger.Secret | None = None,
-    registry_password: dagger.Secret | None = None,
+def with_credentials(ctr: dagger.Container, credentials: Credentials) -> dagger.Container:
+    if credentials.kubeconfig is not None:
+        ctr = ctr.with_mounted_secret(
+            KUBECONFIG_PATH, credentials.kubeconfig, mode=0o400
+        ).with_env_variable("KUBECONFIG", KUBECONFIG_PATH)
+    if credentials.ssh_key is not None:
+        ctr = with_ssh(ctr, credentials.ssh_key, credentials.known_hosts)
+    if credentials.docker_host:
+        ctr = ctr.with_env_variable("DOCKER_HOST", credentials.docker_host)
+    return ctr
+
+
+def with_ssh(
+    ctr: dagger.Container, key: dagger.Secret, known_hosts: dagger.Secret | None
 ) -> dagger.Container:
-    if kubeconfig is not None:
-        ctr = ctr.with_mounted_secret(KUBECONFIG_PATH, kubeconfig, mode=0o400).with_env_variable(
-            "KUBECONFIG", KUBECONFIG_PATH
-        )
-    if ssh_key is not None:
-        ctr = ctr.with_mounted_secret(SSH_KEY_PATH, ssh_key, mode=0o400).with_env_variable(
-            "DOCKER_SSH_IDENTITY", SSH_KEY_PATH
-        )
-        # docker's ssh:// transport runs the ssh client, which reads this identity.
-        ctr = ctr.with_new_file(
+    """docker's ssh:// transport runs the ssh client, which reads this identity; the host's
+    key must be known in advance (StrictHostKeyChecking yes): a first connection is no proof."""
+    if known_hosts is None:
+        raise ValueError("an ssh:// docker host needs known_hosts (the host's public key)")
+    return (
+        ctr.with_mounted_secret(SSH_KEY_PATH, key, mode=0o400)
+        .with_mounted_secret(KNOWN_HOSTS_PATH, known_hosts, mode=0o400)
+        .with_new_file(
             "/root/.ssh/config",
-            f"Host *\n  IdentityFile {SSH_KEY_PATH}\n  StrictHostKeyChecking accept-new\n",
+            f"Host *\n  IdentityFile {SSH_KEY_PATH}\n  UserKnownHostsFile {KNOWN_HOSTS_PATH}\n"
+            "  StrictHostKeyChecking yes\n",
             permissions=0o600,
         )
-    if docker_host:
-        ctr = ctr.with_env_variable("DOCKER_HOST", docker_host)
-    if registry_password is not None:
-        ctr = ctr.with_secret_variable(REGISTRY_PASSWORD_ENV, registry_password)
-    return ctr
+    )
 
 
 def with_history(ctr: dagger.Container, env: Env) -> dagger.Container:
@@ -127,19 +150,9 @@ def deployer(
     image: str,
     smoke_url: str,
     nonce: str,
-    *,
-    kubeconfig: dagger.Secret | None = None,
-    docker_host: str = "",
-    ssh_key: dagger.Secret | None = None,
-    registry_password: dagger.Secret | None = None,
+    credentials: Credentials = Credentials(),
 ) -> dagger.Container:
-    ctr = with_credentials(
-        ops_image(source),
-        kubeconfig=kubeconfig,
-        docker_host=docker_host,
-        ssh_key=ssh_key,
-        registry_password=registry_password,
-    )
+    ctr = with_credentials(ops_image(source), credentials)
     args = ["deploy", "--target", target.value, "--env", env.value,
             "--image", require_digest(image), "--smoke-url", smoke_url]  # fmt: skip
     return run_script(with_history(ctr, env), args, nonce)
@@ -151,14 +164,9 @@ def rollback_container(
     env: Env,
     smoke_url: str,
     nonce: str,
-    *,
-    kubeconfig: dagger.Secret | None = None,
-    docker_host: str = "",
-    ssh_key: dagger.Secret | None = None,
+    credentials: Credentials = Credentials(),
 ) -> dagger.Container:
-    ctr = with_credentials(
-        ops_image(source), kubeconfig=kubeconfig, docker_host=docker_host, ssh_key=ssh_key
-    )
+    ctr = with_credentials(ops_image(source), credentials)
     args = ["rollback", "--target", target.value, "--env", env.value, "--smoke-url", smoke_url]
     return run_script(with_history(ctr, env), args, nonce)
 

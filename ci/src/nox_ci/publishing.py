@@ -23,6 +23,14 @@ def publisher(registry: str, username: str, password: dagger.Secret) -> dagger.C
     return dag.container().with_registry_auth(registry, username, password)
 
 
+def pinned_ref(registry: str, image: str, resolved: str) -> str:
+    """`registry/image@sha256:...` from what the engine resolved a tag to (`name:tag@digest`)."""
+    found = _DIGEST.search(resolved)
+    if not found:
+        raise RuntimeError(f"the registry resolved the tag without a digest: {resolved}")
+    return f"{registry.rstrip('/')}/{image.strip('/')}@{found.group(1)}"
+
+
 def digest_ref(registry: str, image: str, published: Sequence[str]) -> str:
     """`registry/image@sha256:...` once every tag is known to point at the same index."""
     digests = set()
