@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import tomllib
 
 import pytest
 
@@ -88,6 +89,17 @@ def test_python_image_is_the_dockerfile_default_base() -> None:
     default = re.search(r"^ARG PYTHON_IMAGE=(\S+)", DOCKERFILE, re.MULTILINE)
     assert default, "the Dockerfile takes its base image as PYTHON_IMAGE"
     assert facts.PYTHON_IMAGE.split("@")[0] == default.group(1).split("@")[0]
+
+
+def test_uv_is_the_version_the_dockerfile_installs() -> None:
+    pinned = re.search(r"^ARG UV_VERSION=(\S+)", DOCKERFILE, re.MULTILINE)
+    assert pinned and pinned.group(1) == facts.UV_VERSION
+
+
+def test_the_module_runtime_itself_runs_on_the_pinned_python_image() -> None:
+    config = tomllib.loads((ROOT / "ci" / "pyproject.toml").read_text())
+    base = config["tool"]["dagger"]["base-image"]
+    assert base == facts.PYTHON_IMAGE and re.search(r"@sha256:[0-9a-f]{64}$", base)
 
 
 def test_every_third_party_image_is_pinned_by_digest() -> None:

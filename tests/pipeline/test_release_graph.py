@@ -10,7 +10,8 @@ import pytest
 from dagger import dag
 
 from tests.pipeline import graph
-from tests.pipeline.conftest import load
+from tests.pipeline.conftest import ROOT, load
+from tests.pipeline.engine_fakes import FakeEngine
 
 facts = load("facts")
 images = load("images")
@@ -35,7 +36,19 @@ def test_build_takes_platforms_and_the_revision_label() -> None:
     archive = main.NoxCi(source=dag.directory()).build(["linux/arm64"], revision="abc123")
     (variant,) = graph.one(archive, "asTarball")["platformVariants"]
     assert build_of(variant)["platform"] == "linux/arm64"
-    assert build_of(variant)["buildArgs"] == [{"name": "REVISION", "value": "abc123"}]
+    assert build_of(variant)["buildArgs"] == [
+        {"name": "PYTHON_IMAGE", "value": facts.PYTHON_IMAGE},
+        {"name": "REVISION", "value": "abc123"},
+    ]
+
+
+def test_every_dockerfile_build_gets_the_base_image_pinned_by_digest() -> None:
+    archive = main.NoxCi(source=dag.directory()).build()
+    builds = [build_of(v) for v in graph.one(archive, "asTarball")["platformVariants"]]
+    builds.append(build_of(images.suite_image(dag.directory())))
+    for build in builds:
+        pinned = {a["name"]: a["value"] for a in build["buildArgs"]}["PYTHON_IMAGE"]
+        assert pinned == facts.PYTHON_IMAGE and "@sha256:" in pinned
 
 
 def test_build_refuses_an_empty_platform_list() -> None:
@@ -57,8 +70,9 @@ def pushed(monkeypatch: pytest.MonkeyPatch) -> list[tuple[Any, str, list[Any]]]:
 
 
 def test_publish_pushes_every_variant_under_each_tag_and_returns_the_digest(
-    pushed: list[tuple[Any, str, list[Any]]],
+    pushed: list[tuple[Any, str, list[Any]]], monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    FakeEngine(ROOT).install(monkeypatch)
     ref = asyncio.run(
         main.NoxCi(source=dag.directory()).publish(
             "ghcr.io", "acme/nox", ["7.0.0", "main"], "bot", dag.secret("env://REGISTRY_TOKEN")
@@ -83,6 +97,7 @@ def test_publish_refuses_tags_that_disagree_on_the_digest(monkeypatch: pytest.Mo
         return next(answers)
 
     monkeypatch.setattr(dagger.Container, "publish", fake_publish)
+    FakeEngine(ROOT).install(monkeypatch)
     with pytest.raises(RuntimeError, match="different digests"):
         asyncio.run(
             main.NoxCi(source=dag.directory()).publish(
@@ -115,7 +130,8 @@ def test_scan_gates_on_fixed_high_and_critical_findings_of_three_scanners() -> N
     argv = gate["args"]
     assert argv[argv.index("--scanners") + 1] == "vuln,secret,misconfig"
     assert argv[argv.index("--severity") + 1] == "HIGH,CRITICAL"
-    assert argv[argv.index("--exit-code") + 1] == "1"
+    # Not 1: Trivy exits 1 when it fails itself, which must not read as "findings".
+    assert argv[argv.index("--exit-code") + 1] == str(scanning.FINDINGS_EXIT) != "1"
     assert "--ignore-unfixed" in argv
     assert argv[argv.index("--format") + 1] == "sarif"
     assert gate["expect"] == "ANY"  # the caller reads the exit code after saving reports
@@ -144,10 +160,11 @@ def test_scan_gets_no_credentials() -> None:
     assert not kinds & {"withSecretVariable", "withMountedSecret", "withRegistryAuth"}
 
 
-def test_scan_function_fails_on_findings_and_returns_reports_otherwise(
+def test_scan_function_returns_reports_with_the_outcome_and_fails_only_when_asked(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    exit_codes = iter([1, 0])
+    findings: int = scanning.FINDINGS_EXIT  # read twice by scan(fail=True): report, raise
+    exit_codes = iter([findings, findings, findings, 0])
 
     async def exit_code(self: Any) -> int:
         return next(exit_codes)
@@ -164,8 +181,12 @@ def test_scan_function_fails_on_findings_and_returns_reports_otherwise(
     monkeypatch.setattr(dagger.Client, "default_platform", native)
     ci = main.NoxCi(source=dag.directory())
     with pytest.raises(main.PipelineError, match="CVE-2099-0001"):
-        asyncio.run(ci.scan())
-    reports = asyncio.run(ci.scan())
-    assert graph.steps(reports)[-1] == graph.Step("directory", {"path": "/reports"})
-    archive = graph.one(reports, "withMountedFile")["source"]
+        asyncio.run(ci.scan(fail=True))
+    failed = asyncio.run(ci.scan())  # findings: the reports still come back, with the outcome
+    outcome = graph.one(failed, "withNewFile")
+    assert outcome["path"] == "outcome" and "findings" in outcome["contents"]
+    passed = asyncio.run(ci.scan())
+    assert graph.one(passed, "withNewFile")["contents"] == "passed\n"
+    assert graph.steps(passed)[-2] == graph.Step("directory", {"path": "/reports"})
+    archive = graph.one(passed, "withMountedFile")["source"]
     assert build_of(archive)["platform"] == "linux/amd64"

@@ -92,7 +92,7 @@ def test_runs_the_taskfile_tiers_and_keeps_the_exit_code(suite_ctr: Any) -> None
     last = graph.find(suite_ctr, "withExec")[-1]
     assert last["args"] == [
         "task", "test:pytest", "JUNIT=/reports/junit.xml",
-        "--", "tests/unit", "tests/integration", "tests/e2e",
+        "--", "tests/unit", "tests/integration", "tests/e2e", "tests/pipeline",
     ]  # fmt: skip
     assert last["expect"] == "ANY"
     assert last["insecureRootCapabilities"] is True  # bubblewrap needs user namespaces
@@ -112,13 +112,24 @@ def test_tiers_can_be_chosen_and_unknown_ones_are_refused() -> None:
         suite.suite_container(dag.directory(), ["container"])
 
 
-def test_test_function_returns_the_junit_report(monkeypatch: pytest.MonkeyPatch) -> None:
-    async def passed(self: dagger.Container) -> int:
-        return 0
+@pytest.mark.parametrize(
+    ("code", "outcome"),
+    [
+        (0, "passed\n"),
+        (1, "failed: tests failed (exit 1)\n"),
+        (137, "failed: killed by SIGKILL (exit 137)\n"),
+    ],
+)
+def test_test_function_returns_the_report_directory_whatever_the_outcome(
+    monkeypatch: pytest.MonkeyPatch, code: int, outcome: str
+) -> None:
+    async def exit_code(self: dagger.Container) -> int:
+        return code
 
-    monkeypatch.setattr(dagger.Container, "exit_code", passed)
+    monkeypatch.setattr(dagger.Container, "exit_code", exit_code)
     report = asyncio.run(main.NoxCi(source=dag.directory()).test())
-    assert graph.steps(report)[-1] == graph.Step("file", {"path": "/reports/junit.xml"})
+    assert graph.steps(report)[-2] == graph.Step("directory", {"path": "/reports"})
+    assert graph.one(report, "withNewFile") == {"path": "outcome", "contents": outcome}
 
 
 def test_test_function_raises_with_the_output_tail_on_failure(
@@ -134,7 +145,7 @@ def test_test_function_raises_with_the_output_tail_on_failure(
     monkeypatch.setattr(dagger.Container, "stdout", output)
     monkeypatch.setattr(dagger.Container, "stderr", output)
     with pytest.raises(main.PipelineError, match="test_y"):
-        asyncio.run(main.NoxCi(source=dag.directory()).test())
+        asyncio.run(main.NoxCi(source=dag.directory()).test(fail=True))
 
 
 def test_tiers_get_the_tools_ci_installs_for_them(suite_ctr: Any) -> None:

@@ -49,4 +49,4 @@ KUBECTL_IMAGE: Final = (
 )
 
 # uv installed from PyPI into the tool containers, pinned like the lock file it reads.
-UV_VERSION: Final = "0.13.8"
+UV_VERSION: Final = "0.13.9"

@@ -11,12 +11,14 @@ from collections.abc import Sequence
 import dagger
 from dagger import dag
 
-from .facts import PLATFORMS, RUNTIME_TARGET, TEST_TARGET
+from .facts import PLATFORMS, PYTHON_IMAGE, RUNTIME_TARGET, TEST_TARGET
 
 
-def build_args(revision: str) -> list[dagger.BuildArg]:
-    """OCI label values the Dockerfile takes as build arguments (empty ones keep its defaults)."""
-    return [dagger.BuildArg(name="REVISION", value=revision)] if revision else []
+def build_args(revision: str = "") -> list[dagger.BuildArg]:
+    """The base image pinned by digest (the Dockerfile's default is a tag, for laptops) and the
+    OCI label values (empty ones keep the Dockerfile's defaults)."""
+    pinned = [dagger.BuildArg(name="PYTHON_IMAGE", value=PYTHON_IMAGE)]
+    return pinned + ([dagger.BuildArg(name="REVISION", value=revision)] if revision else [])
 
 
 def runtime_image(source: dagger.Directory, platform: str, revision: str = "") -> dagger.Container:
@@ -53,5 +55,5 @@ def suite_image(source: dagger.Directory) -> dagger.Container:
     """The Dockerfile's test stage: the locked dev environment and the whole tree."""
     return source.docker_build(
         target=TEST_TARGET,
-        build_args=[dagger.BuildArg(name="TEST_ARGS", value=SUITE_BUILD_TEST_ARGS)],
+        build_args=[*build_args(), dagger.BuildArg(name="TEST_ARGS", value=SUITE_BUILD_TEST_ARGS)],
     )

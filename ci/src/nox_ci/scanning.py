@@ -20,6 +20,8 @@ SARIF: Final = "trivy.sarif"
 SBOM: Final = "sbom.cdx.json"
 CACHE_DIR: Final = "/root/.cache/trivy"
 SEVERITY: Final = "HIGH,CRITICAL"
+# Trivy exits 1 when it fails itself; findings get a code of their own so the two never mix.
+FINDINGS_EXIT: Final = 3
 
 
 def trivy_base(image_tar: dagger.File, nonce: str) -> dagger.Container:
@@ -44,11 +46,11 @@ def sbom_args() -> list[str]:
 
 
 def findings_args() -> list[str]:
-    """Fails (exit 1) only on HIGH/CRITICAL findings that have a fix to apply."""
+    """Exits FINDINGS_EXIT only on HIGH/CRITICAL findings that have a fix to apply."""
     return [
         "trivy", "image", "--input", IMAGE_TAR,
         "--scanners", "vuln,secret,misconfig",
-        "--severity", SEVERITY, "--ignore-unfixed", "--exit-code", "1",
+        "--severity", SEVERITY, "--ignore-unfixed", "--exit-code", str(FINDINGS_EXIT),
         "--format", "sarif", "--output", f"{REPORTS}/{SARIF}",
     ]  # fmt: skip
 

@@ -30,8 +30,10 @@ from .services import (
 )
 from .toolbox import with_apt_packages, with_kubectl
 
-TIERS: Final = ("unit", "integration", "e2e")
-REPORT: Final = "/reports/junit.xml"
+# `pipeline` is this module's own offline tier: GitHub Actions runs it through `dagger call test`.
+TIERS: Final = ("unit", "integration", "e2e", "pipeline")
+REPORTS: Final = "/reports"
+REPORT: Final = f"{REPORTS}/junit.xml"
 # The test stage's WORKDIR: the tree is copied there, so the tests find node_modules beside it.
 APP_DIR: Final = "/app"
 # What the tiers call besides Python, as .ci/run installs it: bubblewrap (sandbox tests),
@@ -85,7 +87,7 @@ def suite_container(source: dagger.Directory, tiers: Sequence[str] = TIERS) -> d
         .with_(lambda c: with_services(c, source))
         # In CI mode a missing prerequisite fails the tier instead of skipping it.
         .with_env_variable("CI", "true")
-        .with_exec(["mkdir", "-p", "/reports"])
+        .with_exec(["mkdir", "-p", REPORTS])
         .with_exec(
             ["task", "test:pytest", f"JUNIT={REPORT}", "--", *(f"tests/{t}" for t in selected)],
             expect=dagger.ReturnType.ANY,

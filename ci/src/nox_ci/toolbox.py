@@ -29,6 +29,10 @@ def with_apt_packages(ctr: dagger.Container, packages: tuple[str, ...]) -> dagge
         .with_exec(["rm", "-f", "/etc/apt/apt.conf.d/docker-clean"])
         .with_exec(["apt-get", "update", "-qq"])
         .with_exec(["apt-get", "install", "-y", "-qq", "--no-install-recommends", *packages])
+        # Unmounted at once: a locked cache left mounted would block every other build that
+        # installs packages for as long as this container's later steps run.
+        .without_mount("/var/cache/apt")
+        .without_mount("/var/lib/apt/lists")
     )
 
 
