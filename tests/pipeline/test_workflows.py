@@ -102,14 +102,14 @@ def test_ci_runs_lint_test_scan_and_both_platform_builds() -> None:
 
 
 def test_cd_publishes_then_deploys_staging_then_gated_prod_by_digest() -> None:
-    doc = load_workflow(CD)
-    assert set(doc["on"]["push"]) == {"branches", "tags"}
-    jobs = doc["jobs"]
+    jobs = load_workflow(CD)["jobs"]
     assert jobs["deploy-staging"]["needs"] == "publish"
-    assert set(jobs["deploy-prod"]["needs"]) == {"publish", "deploy-staging"}
+    assert jobs["approve-prod"]["needs"] == "deploy-staging"
+    assert set(jobs["deploy-prod"]["needs"]) == {"publish", "approve-prod"}
     assert jobs["deploy-staging"]["environment"]["name"] == "staging"
+    assert jobs["approve-prod"]["environment"]["name"] == "prod-approval"
     assert jobs["deploy-prod"]["environment"]["name"] == "prod"
-    found = calls(doc)
+    found = calls(load_workflow(CD))
     assert found["publish"]["function"] == "publish"
     for job, env in (("deploy-staging", "staging"), ("deploy-prod", "prod")):
         assert found[job]["function"] == "deploy"
@@ -118,17 +118,51 @@ def test_cd_publishes_then_deploys_staging_then_gated_prod_by_digest() -> None:
     assert jobs["publish"]["outputs"]["image"] == "${{ steps.digest.outputs.image }}"
 
 
+def test_cd_runs_only_after_ci_passed_for_that_same_commit() -> None:
+    doc = load_workflow(CD)
+    assert doc["on"] == {"workflow_run": {"workflows": ["ci"], "types": ["completed"]}}
+    gate = doc["jobs"]["publish"]["if"]
+    assert "github.event.workflow_run.conclusion == 'success'" in gate
+    assert "github.event.workflow_run.event == 'push'" in gate  # never a pull request's code
+    assert load_workflow(CI)["name"] == "ci"
+    assert set(load_workflow(CI)["on"]["push"]) == {"branches", "tags"}  # CD's triggers pass CI
+    for name, job in doc["jobs"].items():
+        for step in job["steps"]:
+            if step.get("uses", "").startswith("actions/checkout@"):
+                assert step["with"]["ref"] == "${{ github.event.workflow_run.head_sha }}", name
+    # Everything else waits for publish, so nothing deploys a commit CI did not pass.
+    needs = {n: j.get("needs", []) for n, j in doc["jobs"].items()}
+    assert [n for n, need in needs.items() if not need] == ["publish"]
+
+
+def test_no_concurrency_group_is_held_while_prod_waits_for_approval() -> None:
+    doc = load_workflow(CD)
+    assert "concurrency" not in doc
+    for name, job in doc["jobs"].items():
+        if job.get("environment", {}).get("name") == "prod-approval":
+            assert "concurrency" not in job, name
+        if name.startswith("deploy"):
+            assert job["concurrency"]["cancel-in-progress"] is False
+
+
+@pytest.mark.parametrize("job", ["test", "scan"])
+def test_reports_are_uploaded_before_the_outcome_fails_the_job(job: str) -> None:
+    job_steps = load_workflow(CI)["jobs"][job]["steps"]
+    names = [s.get("uses", s.get("name", "")).split("@")[0] for s in job_steps]
+    upload = names.index("actions/upload-artifact")
+    assert job_steps[upload]["if"] == "always()"
+    assert names.index("outcome") > upload
+    assert "grep -qx passed reports/outcome" in job_steps[names.index("outcome")]["run"]
+
+
 def test_cd_grants_package_writes_only_to_publish() -> None:
     doc = load_workflow(CD)
     assert doc["permissions"] == {}
-    assert doc["concurrency"]["cancel-in-progress"] is False
     for name, job in doc["jobs"].items():
         expected = (
             {"contents": "read", "packages": "write"} if name == "publish" else {"contents": "read"}
         )
         assert job["permissions"] == expected, name
-        if name.startswith("deploy"):
-            assert job["concurrency"]["cancel-in-progress"] is False
 
 
 @pytest.mark.parametrize("path", [CI, CD], ids=["ci", "cd"])
