@@ -37,8 +37,11 @@ REPORT: Final = f"{REPORTS}/junit.xml"
 # The test stage's WORKDIR: the tree is copied there, so the tests find node_modules beside it.
 APP_DIR: Final = "/app"
 # What the tiers call besides Python, as .ci/run installs it: bubblewrap (sandbox tests),
-# promtool/amtool and a live Prometheus (monitoring tests), libstdc++ for node (login rig).
-SUITE_PACKAGES: Final = ("bubblewrap", "prometheus", "prometheus-alertmanager", "libstdc++6")
+# promtool/amtool and a live Prometheus (monitoring tests), libstdc++ for node (login rig),
+# shellcheck (the pipeline tier checks the workflows' run steps with it).
+SUITE_PACKAGES: Final = (
+    "bubblewrap", "prometheus", "prometheus-alertmanager", "libstdc++6", "shellcheck",
+)  # fmt: skip
 
 # What the fixtures in tests/ read to use these services instead of starting their own.
 TEST_POSTGRES_ENV: Final = f"{ENV_PREFIX}TEST_POSTGRES_URL"
