@@ -91,7 +91,7 @@ def test_tests_see_the_services_through_their_aliases(suite_ctr: Any) -> None:
 def test_runs_the_taskfile_tiers_and_keeps_the_exit_code(suite_ctr: Any) -> None:
     last = graph.find(suite_ctr, "withExec")[-1]
     assert last["args"] == [
-        "task", "test:pytest", "JUNIT=/reports/junit.xml",
+        "task", "--exit-code", "test:pytest", "JUNIT=/reports/junit.xml",
         "--", "tests/unit", "tests/integration", "tests/e2e", "tests/pipeline",
     ]  # fmt: skip
     assert last["expect"] == "ANY"
@@ -151,7 +151,8 @@ def test_test_function_raises_with_the_output_tail_on_failure(
 def test_tiers_get_the_tools_ci_installs_for_them(suite_ctr: Any) -> None:
     installs = [argv for argv in graph.execs(suite_ctr) if argv[:2] == ["apt-get", "install"]]
     assert len(installs) == 1
-    for package in ("bubblewrap", "prometheus", "prometheus-alertmanager", "shellcheck"):
+    for package in ("bubblewrap", "prometheus", "prometheus-alertmanager", "shellcheck",
+                    "postgresql"):  # fmt: skip
         assert package in installs[0]
     files = {a["path"]: a["source"] for a in graph.find(suite_ctr, "withFile")}
     assert graph.images(files["/usr/local/bin/kubectl"]) == [facts.KUBECTL_IMAGE]

@@ -59,7 +59,7 @@ def test_pipeline_runs_the_same_tasks_a_laptop_runs() -> None:
 
     assert graph.execs(toolbox.lint_container(dag.directory()))[-1] == ["task", "lint"]
     pytest_task = graph.execs(suite.suite_container(dag.directory()))[-1]
-    assert pytest_task[:2] == ["task", "test:pytest"]
+    assert pytest_task[:3] == ["task", "--exit-code", "test:pytest"]
     assert "test:pytest" in commands("test")  # `task test` = lint + the same pytest task
     (invocation,) = [c for c in commands("test:pytest") if "pytest" in c]
     assert "--junitxml={{.JUNIT}}" in invocation and "{{.CLI_ARGS}}" in invocation

@@ -38,9 +38,12 @@ REPORT: Final = f"{REPORTS}/junit.xml"
 APP_DIR: Final = "/app"
 # What the tiers call besides Python, as .ci/run installs it: bubblewrap (sandbox tests),
 # promtool/amtool and a live Prometheus (monitoring tests), libstdc++ for node (login rig),
-# shellcheck (the pipeline tier checks the workflows' run steps with it).
+# shellcheck (the pipeline tier checks the workflows' run steps with it), PostgreSQL's tools
+# and a throwaway server (the backup drill restores into a fresh cluster; both found missing
+# when the replayer first ran this container).
 SUITE_PACKAGES: Final = (
     "bubblewrap", "prometheus", "prometheus-alertmanager", "libstdc++6", "shellcheck",
+    "postgresql",
 )  # fmt: skip
 
 # What the fixtures in tests/ read to use these services instead of starting their own.
@@ -79,6 +82,13 @@ def with_node(ctr: dagger.Container, source: dagger.Directory) -> dagger.Contain
     )
 
 
+def pytest_argv(tiers: Sequence[str]) -> list[str]:
+    """`task test:pytest`, as on a laptop; --exit-code passes pytest's own exit code through
+    (not task's 201), so the report's outcome can say what happened."""
+    paths = [f"tests/{t}" for t in tiers]
+    return ["task", "--exit-code", "test:pytest", f"JUNIT={REPORT}", "--", *paths]
+
+
 def suite_container(source: dagger.Directory, tiers: Sequence[str] = TIERS) -> dagger.Container:
     """Runs the tiers; the exit code is kept (not raised) so the report survives a failure."""
     selected = check_tiers(tiers)
@@ -92,7 +102,7 @@ def suite_container(source: dagger.Directory, tiers: Sequence[str] = TIERS) -> d
         .with_env_variable("CI", "true")
         .with_exec(["mkdir", "-p", REPORTS])
         .with_exec(
-            ["task", "test:pytest", f"JUNIT={REPORT}", "--", *(f"tests/{t}" for t in selected)],
+            pytest_argv(selected),
             expect=dagger.ReturnType.ANY,
             # bubblewrap creates user namespaces; the engine's default exec sandbox forbids that.
             insecure_root_capabilities=True,
