@@ -132,6 +132,7 @@ class Replayer:
     log: list[str] = field(default_factory=list)
     _memo: dict[Any, Any] = field(default_factory=dict)
     _started: list[str] = field(default_factory=list)
+    _images: list[str] = field(default_factory=list)  # committed or built here, removed at close
     _counter: Iterator[int] = field(default_factory=itertools.count)
     _network: str = ""
 
@@ -149,6 +150,11 @@ class Replayer:
             )
         return proc
 
+    def commit(self, container: str) -> str:
+        image = self.docker("commit", container).stdout.strip()
+        self._images.append(image)
+        return image
+
     def _name(self, kind: str) -> str:
         return f"{self.prefix}-{kind}-{os.getpid()}-{next(self._counter)}"
 
@@ -164,6 +170,8 @@ class Replayer:
     def close(self) -> None:
         for name in reversed(self._started):
             self.docker("rm", "-f", name, check=False)
+        for image in reversed(self._images):
+            self.docker("image", "rm", "-f", image, check=False)
         if self._network:
             self.docker("network", "rm", self._network, check=False)
 
@@ -305,6 +313,7 @@ class Replayer:
         if proc.returncode != 0:
             raise ReplayError(f"docker build {target or ''} failed: {proc.stderr[-3000:]}")
         self.log.append(f"dockerBuild target={target or '-'} -> {tag}")
+        self._images.append(tag)
         return self._from_image(tag)
 
     # ---- containers ------------------------------------------------------------------------
@@ -409,7 +418,7 @@ class Replayer:
                 self.docker("cp", f"{source}/.", f"{name}:{destination}")
             else:
                 self.docker("cp", str(source), f"{name}:{destination}")
-            image = self.docker("commit", name).stdout.strip()
+            image = self.commit(name)
         finally:
             self.docker("rm", "-f", name, check=False)
         return replace(current, image=image)
@@ -448,7 +457,7 @@ class Replayer:
         self.log.append(f"exec {shlex.join(args)[:160]}")
         proc = self.docker(*argv, check=False, timeout=3600)
         try:
-            image = self.docker("commit", name).stdout.strip()
+            image = self.commit(name)
         finally:
             self.docker("rm", "-f", name, check=False)
         if proc.returncode == 125:  # docker itself failed, not the command
