@@ -1,4 +1,4 @@
-"""The seccomp filter bwrap loads into every run (``--seccomp FD``): a classic-BPF deny-list.
+"""The seccomp filter bwrap loads into every run (``--seccomp FD``), built by libseccomp.
 
 Namespaces and a capability-less uid already make most of these calls fail; the filter takes
 the kernel surfaces with a history of escapes off the table entirely (keyrings, bpf, perf,
@@ -6,74 +6,84 @@ io_uring, userfaultfd, ptrace and cross-process memory, module and kexec loading
 handle-based opens, clock and swap changes) plus vsock sockets, which no network namespace
 isolates. The list follows isolate 2.4+ and the container profile in ``seccomp/``.
 
-Built by hand (no libseccomp binding needed): x86-64 only; other architectures run without
-this filter (documented in docs/sandbox.md) and rely on the container's profile.
+The policy is written once, by syscall *name*; libseccomp (through ``pyseccomp``, a ctypes
+binding with libseccomp's own Python API) resolves the numbers for each architecture and emits
+the BPF, including the architecture check (a call from any other ABI, x32 included, is refused).
+Names that an architecture never had (``uselib`` on aarch64) simply have nothing to deny there.
 """
 
 from __future__ import annotations
 
 import errno
 import platform
-import struct
+import tempfile
+from functools import lru_cache
 
-AUDIT_ARCH_X86_64 = 0xC000003E
-X32_SYSCALL_BIT = 0x40000000
-SOCKET_NR = 41
+import pyseccomp as seccomp
+
+DENIED_SYSCALLS: tuple[str, ...] = (
+    "ptrace", "syslog", "uselib", "ustat", "sysfs", "vhangup", "pivot_root", "_sysctl",
+    "adjtimex", "acct", "settimeofday", "mount", "umount2", "swapon", "swapoff", "reboot",
+    "iopl", "ioperm", "create_module", "init_module", "delete_module", "get_kernel_syms",
+    "query_module", "quotactl", "nfsservctl", "lookup_dcookie", "clock_settime", "kexec_load",
+    "add_key", "request_key", "keyctl", "unshare", "perf_event_open", "fanotify_init",
+    "name_to_handle_at", "open_by_handle_at", "clock_adjtime", "setns", "process_vm_readv",
+    "process_vm_writev", "kcmp", "finit_module", "kexec_file_load", "bpf", "userfaultfd",
+    "io_uring_setup", "io_uring_enter", "io_uring_register", "open_tree", "move_mount",
+    "fsopen", "fsconfig", "fsmount", "fspick", "pidfd_getfd", "mount_setattr", "quotactl_fd",
+)  # fmt: skip
 AF_VSOCK = 40
+DENY = seccomp.ERRNO(errno.EPERM)
 
-# x86-64 syscall numbers (asm/unistd_64.h).
-DENIED_SYSCALLS: dict[str, int] = {
-    "ptrace": 101, "syslog": 103, "uselib": 134, "ustat": 136, "sysfs": 139, "vhangup": 153,
-    "pivot_root": 155, "_sysctl": 156, "adjtimex": 159, "acct": 163, "settimeofday": 164,
-    "mount": 165, "umount2": 166, "swapon": 167, "swapoff": 168, "reboot": 169, "iopl": 172,
-    "ioperm": 173, "create_module": 174, "init_module": 175, "delete_module": 176,
-    "get_kernel_syms": 177, "query_module": 178, "quotactl": 179, "nfsservctl": 180,
-    "lookup_dcookie": 212, "clock_settime": 227, "kexec_load": 246, "add_key": 248,
-    "request_key": 249, "keyctl": 250, "unshare": 272, "perf_event_open": 298,
-    "fanotify_init": 300, "name_to_handle_at": 303, "open_by_handle_at": 304,
-    "clock_adjtime": 305, "setns": 308, "process_vm_readv": 310, "process_vm_writev": 311,
-    "kcmp": 312, "finit_module": 313, "kexec_file_load": 320, "bpf": 321, "userfaultfd": 323,
-    "io_uring_setup": 425, "io_uring_enter": 426, "io_uring_register": 427, "open_tree": 428,
-    "move_mount": 429, "fsopen": 430, "fsconfig": 431, "fsmount": 432, "fspick": 433,
-    "pidfd_getfd": 438, "mount_setattr": 442, "quotactl_fd": 443,
-}  # fmt: skip
-
-_LD_W_ABS = 0x20  # BPF_LD | BPF_W | BPF_ABS
-_JEQ_K = 0x15  # BPF_JMP | BPF_JEQ | BPF_K
-_JGE_K = 0x35  # BPF_JMP | BPF_JGE | BPF_K
-_RET_K = 0x06  # BPF_RET | BPF_K
-_RET_KILL_PROCESS = 0x80000000
-_RET_ALLOW = 0x7FFF0000
-_RET_EPERM = 0x00050000 | errno.EPERM
-_NR, _ARCH, _ARG0 = 0, 4, 16  # offsets in struct seccomp_data
+# `uname -m` -> libseccomp architecture: the ones Nox images are built and tested for.
+ARCHITECTURES = {"x86_64": seccomp.Arch.X86_64, "aarch64": seccomp.Arch.AARCH64}
 
 
-def _insn(code: int, k: int, jt: int = 0, jf: int = 0) -> bytes:
-    return struct.pack("=HBBI", code, jt, jf, k)
+class UnsupportedArchitecture(RuntimeError):
+    """No filter is written for this machine: production refuses to run sandboxes here."""
 
 
-def deny_filter() -> bytes | None:
-    """The BPF program as bwrap reads it, or None on architectures it is not written for."""
-    if platform.machine() != "x86_64":
-        return None
-    numbers = sorted(DENIED_SYSCALLS.values())
-    # Layout: arch check, nr load, x32 check, one jeq per denied nr, the socket check,
-    # then ALLOW and EPERM; jump offsets count instructions after the jumping one.
-    tail = len(numbers) + 4  # jeqs + socket jeq, arg load, AF_VSOCK jeq, ALLOW
-    program = [
-        _insn(_LD_W_ABS, _ARCH),
-        _insn(_JEQ_K, AUDIT_ARCH_X86_64, jt=1),
-        _insn(_RET_K, _RET_KILL_PROCESS),
-        _insn(_LD_W_ABS, _NR),
-        _insn(_JGE_K, X32_SYSCALL_BIT, jt=tail),
-    ]
-    for index, number in enumerate(numbers):
-        program.append(_insn(_JEQ_K, number, jt=tail - 1 - index))
-    program += [
-        _insn(_JEQ_K, SOCKET_NR, jf=2),
-        _insn(_LD_W_ABS, _ARG0),  # the socket's address family (low 32 bits)
-        _insn(_JEQ_K, AF_VSOCK, jt=1),
-        _insn(_RET_K, _RET_ALLOW),
-        _insn(_RET_K, _RET_EPERM),
-    ]
-    return b"".join(program)
+def architecture(machine: str | None = None) -> int:
+    machine = machine or platform.machine()
+    try:
+        return int(ARCHITECTURES[machine])
+    except KeyError:
+        known = ", ".join(sorted(ARCHITECTURES))
+        raise UnsupportedArchitecture(
+            f"no seccomp filter for {machine}: sandboxes are filtered on {known} only"
+        ) from None
+
+
+def exists_on(arch: int, name: str) -> bool:
+    return bool(seccomp.resolve_syscall(arch, name) >= 0)
+
+
+def build_filter(arch: int) -> seccomp.SyscallFilter:
+    """The policy for one architecture: allow, except the denied names and vsock sockets."""
+    policy = seccomp.SyscallFilter(defaction=seccomp.ALLOW)
+    # A call through another ABI (x32 on x86-64, say) is refused like a denied name, rather
+    # than killing the process: the program learns EPERM, the policy stays the same.
+    policy.set_attr(seccomp.Attr.ACT_BADARCH, DENY)
+    native = seccomp.system_arch()
+    if arch != native:
+        policy.add_arch(arch)
+        policy.remove_arch(native)
+    for name in DENIED_SYSCALLS:
+        if exists_on(arch, name):
+            policy.add_rule(DENY, name)
+    policy.add_rule(DENY, "socket", seccomp.Arg(0, seccomp.EQ, AF_VSOCK))
+    return policy
+
+
+@lru_cache(maxsize=len(ARCHITECTURES))
+def program(arch: int) -> bytes:
+    """The BPF program bwrap reads for ``arch`` (built once per process)."""
+    with tempfile.TemporaryFile() as out:  # export_bpf wants a real file object
+        build_filter(arch).export_bpf(out)
+        out.seek(0)
+        return out.read()
+
+
+def deny_filter() -> bytes:
+    """The filter for this machine; raises UnsupportedArchitecture where none is written."""
+    return program(architecture())

@@ -156,7 +156,7 @@ async def test_two_users_at_once_see_neither_files_nor_processes(rig: Rig) -> No
     assert seen_by_alice["hostname"] == "nox-sandbox"
 
 
-@pytest.mark.skipif(platform.machine() != "x86_64", reason="the syscall filter is x86-64 only")
+@pytest.mark.skipif(platform.machine() != "x86_64", reason="the probe uses x86-64 numbers")
 async def test_dangerous_syscalls_are_refused_by_the_filter(rig: Rig) -> None:
     out = json.loads((await rig.python(rig.alice, SYSCALLS))["stdout"])
     assert out.pop("getpid") == "ok"
