@@ -49,6 +49,13 @@ class SandboxLimits(BaseModel):
     upload_bytes: int = 16 * 1024 * 1024
 
 
+class CgroupMode(StrEnum):
+    auto = "auto"
+    v1 = "v1"
+    v2 = "v2"
+    off = "off"
+
+
 class QuotaLimits(BaseModel):
     """Per-user quotas and rate limits; admins may override per user."""
 
@@ -100,6 +107,13 @@ class Settings(BaseSettings):
     executor_port: int = EXECUTOR_PORT
     workspaces_dir: Path | None = None
     sandbox: SandboxLimits = SandboxLimits()
+    # Whole-run limits from cgroups (docs/sandbox.md): the subtree the executor may write and the
+    # group it keeps its runs under. Without one, only per-process limits hold, which production
+    # refuses unless NOX_SANDBOX_ALLOW_PER_PROCESS_LIMITS accepts that weaker mode.
+    sandbox_cgroup: CgroupMode = CgroupMode.auto
+    sandbox_cgroup_root: Path = Path("/sys/fs/cgroup")
+    sandbox_cgroup_parent: str = "nox"
+    sandbox_allow_per_process_limits: bool = False
     quotas: QuotaLimits = QuotaLimits()
 
     dev_login: bool | None = None

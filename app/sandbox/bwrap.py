@@ -31,7 +31,7 @@ from app.sandbox.interface import (
 )
 from app.sandbox.local import SANDBOX_PATH, LocalExecutor, sandbox_owner, source_name
 from app.sandbox.runner import PRLIMIT, SETPRIV, Launch, as_owner, prlimit_argv
-from app.sandbox.seccomp import deny_filter
+from app.sandbox.seccomp import UnsupportedArchitecture, deny_filter
 
 PYTHON = "/usr/bin/python3"
 SHELL = "/bin/sh"
@@ -69,7 +69,9 @@ def _namespace_args(network: bool) -> list[str]:
     return args
 
 
-def bwrap_argv(request: RunRequest, workspace: Path, source_fd: int) -> list[str]:
+def bwrap_argv(
+    request: RunRequest, workspace: Path, source_fd: int, *, address_space: bool = True
+) -> list[str]:
     limits: RunLimits = request.limits
     source = f"/sandbox/{source_name(request.language)}"
     args = [shutil.which("bwrap") or "bwrap", *_namespace_args(limits.network), *_system_binds()]
@@ -95,7 +97,7 @@ def bwrap_argv(request: RunRequest, workspace: Path, source_fd: int) -> list[str
             source,
         ]
     )
-    return args + prlimit_argv(limits) + program
+    return args + prlimit_argv(limits, address_space=address_space) + program
 
 
 def _probe_argv() -> list[str]:
@@ -133,9 +135,12 @@ class BwrapExecutor(LocalExecutor):
     binds_by_path = True
 
     def build(self, request: RunRequest, workspace: Path, source_fd: int) -> Launch:
-        argv = bwrap_argv(request, workspace, source_fd)
+        argv = bwrap_argv(request, workspace, source_fd, address_space=not self.memory_by_cgroup)
         owned: tuple[int, ...] = ()
-        program = deny_filter()
+        try:
+            program: bytes | None = deny_filter()
+        except UnsupportedArchitecture:  # reported by health; refused at start in production
+            program = None
         if program is not None:
             seccomp_fd = os.memfd_create("nox-seccomp", os.MFD_CLOEXEC)
             os.write(seccomp_fd, program)

@@ -44,7 +44,7 @@ class FallbackExecutor(LocalExecutor):
         if request.language is Language.python:
             env["PYTHONPATH"] = str(workspace)
         return Launch(
-            argv=prlimit_argv(request.limits) + program,
+            argv=prlimit_argv(request.limits, address_space=not self.memory_by_cgroup) + program,
             env=env,
             cwd=str(workspace),
             pass_fds=(source_fd,),

@@ -59,6 +59,11 @@ class RunPublic(BaseModel):
     truncated: bool
     timed_out: bool
     duration_ms: float
+    # Added in 7.1 (older clients ignore them): the run's peak memory, all its processes
+    # together when the executor has cgroups (else the largest process's RSS), and the CPU
+    # time it used, summed over every process.
+    memory_peak_bytes: int = 0
+    cpu_ms: float = 0.0
 
 
 class RunResult(RunPublic):

@@ -8,12 +8,14 @@ operations off the event loop — lives here once.
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import stat
 from abc import ABC, abstractmethod
 from pathlib import Path
 from typing import Literal
 
+from app.sandbox.cgroups import Cgroups, CgroupUnavailable, RunGroup, detect
 from app.sandbox.interface import (
     ExecutorHealth,
     ExecutorUnavailable,
@@ -24,9 +26,12 @@ from app.sandbox.interface import (
     WorkspaceUsage,
 )
 from app.sandbox.limits import clamp, default_limits
-from app.sandbox.runner import Launch, run_launch
+from app.sandbox.runner import CGROUP_ENTRY_FAILED, Launch, run_launch
+from app.sandbox.seccomp import UnsupportedArchitecture, architecture
 from app.sandbox.workspace import Workspaces
-from app.settings import Settings
+from app.settings import ENV_PREFIX, CgroupMode, Settings, UnsafeSettingsError
+
+log = logging.getLogger(__name__)
 
 # When the server runs as root, sandboxed code runs as this otherwise unused host uid/gid:
 # never as root (root ignores RLIMIT_NPROC) and never as the server's own uid.
@@ -55,6 +60,37 @@ def source_name(language: Language) -> str:
     return "main.py" if language is Language.python else "main.sh"
 
 
+def run_cgroups(settings: Settings) -> tuple[Cgroups | None, str]:
+    """The executor's cgroup subtree, prepared (stale groups of dead executors removed), or
+    None and the reason, which /readyz and the startup log repeat."""
+    if settings.sandbox_cgroup is CgroupMode.off:
+        return None, f"cgroups turned off ({ENV_PREFIX}SANDBOX_CGROUP=off)"
+    try:
+        cgroups = detect(
+            settings.sandbox_cgroup_root, settings.sandbox_cgroup_parent, settings.sandbox_cgroup
+        )
+        removed = cgroups.prepare()
+    except (CgroupUnavailable, OSError) as exc:
+        return None, str(exc)
+    if removed:
+        log.warning("removed %d run cgroup(s) left by an executor that died", removed)
+    return cgroups, ""
+
+
+def isolation_problems(settings: Settings, cgroup_problem: str, filter_problem: str) -> list[str]:
+    """What production refuses: runs without whole-run limits, or without a syscall filter."""
+    problems = []
+    if cgroup_problem and not settings.sandbox_allow_per_process_limits:
+        problems.append(
+            f"no cgroup subtree for whole-run limits ({cgroup_problem}): give the executor one "
+            f"(docs/sandbox.md) or accept per-process limits with "
+            f"{ENV_PREFIX}SANDBOX_ALLOW_PER_PROCESS_LIMITS=true"
+        )
+    if filter_problem:
+        problems.append(filter_problem)
+    return problems
+
+
 class LocalExecutor(ABC):
     """An executor running sandboxes as children of this process."""
 
@@ -67,11 +103,43 @@ class LocalExecutor(ABC):
         self.settings = settings
         self.ceiling = default_limits(settings.sandbox)
         self.owner = sandbox_owner()
+        self.cgroups, self.cgroup_problem = run_cgroups(settings)
+        self.filter_problem = self._filter_problem()
+        self._announce()
         self.workspaces = Workspaces(
             settings.effective_workspaces_dir,
             max_file_bytes=max(settings.sandbox.upload_bytes, settings.sandbox.file_size_bytes),
             owner=self.owner,
         )
+
+    def _filter_problem(self) -> str:
+        try:
+            architecture()
+        except UnsupportedArchitecture as exc:
+            return str(exc)
+        return ""
+
+    def _announce(self) -> None:
+        if self.cgroups is not None:
+            where = ", ".join(f"{k}={v}" for k, v in sorted(self.cgroups.bases.items()))
+            version = self.cgroups.version
+            log.info("sandbox runs get whole-run cgroup limits (v%d: %s)", version, where)
+        else:
+            log.warning("sandbox runs get per-process limits only: %s", self.cgroup_problem)
+        if self.settings.is_production:
+            problems = isolation_problems(self.settings, self.cgroup_problem, self.filter_problem)
+            if problems:
+                raise UnsafeSettingsError(problems)
+
+    @property
+    def isolation_detail(self) -> str:
+        """How runs are limited here, for /readyz."""
+        limits = (
+            f"cgroup v{self.cgroups.version} whole-run limits"
+            if self.cgroups is not None
+            else f"per-process limits only ({self.cgroup_problem})"
+        )
+        return limits + (f"; {self.filter_problem}" if self.filter_problem else "")
 
     @abstractmethod
     def build(self, request: RunRequest, workspace: Path, source_fd: int) -> Launch:
@@ -85,14 +153,42 @@ class LocalExecutor(ABC):
             os.write(source_fd, request.source.encode())
             os.lseek(source_fd, 0, os.SEEK_SET)
             launch = self.build(request, workspace, source_fd)
+            launch.group = self._group(request)
             try:
                 result = await run_launch(launch, limits=request.limits, stdin=request.stdin)
             except OSError as exc:  # the launcher itself is missing or cannot start
                 raise ExecutorUnavailable(f"cannot start the sandbox: {exc}") from exc
+            finally:
+                if launch.group is not None:
+                    await asyncio.to_thread(launch.group.remove)
         finally:
             os.close(source_fd)
+        self._check_cgroup_entry(result)
         self.check_setup(result)
         return result
+
+    @property
+    def memory_by_cgroup(self) -> bool:
+        """A run's memory is bounded by its group: no per-process address-space limit."""
+        return self.cgroups is not None
+
+    def _group(self, request: RunRequest) -> RunGroup | None:
+        if self.cgroups is None:
+            return None
+        try:
+            return self.cgroups.create(request.limits)
+        except OSError as exc:
+            raise ExecutorUnavailable(f"cannot create the run's cgroup: {exc}") from exc
+
+    def _check_cgroup_entry(self, result: RunResult) -> None:
+        """The entry shell's own errors (it is named nox-cgroup): the group could not be
+        entered (125), or the launcher it execs is missing (126/127)."""
+        if not result.stderr.startswith("nox-cgroup: ") or result.stdout:
+            return
+        if result.exit_code == CGROUP_ENTRY_FAILED:
+            raise ExecutorUnavailable("cannot enter the run's cgroup: " + result.stderr[:200])
+        if result.exit_code in (126, 127):
+            raise ExecutorUnavailable("cannot start the sandbox: " + result.stderr[:200])
 
     def check_setup(self, result: RunResult) -> None:
         """Raise ExecutorUnavailable when the sandbox could not be set up (not the program's
@@ -110,7 +206,7 @@ class LocalExecutor(ABC):
         if blocked is not None:
             detail = f"the sandbox uid {SANDBOX_UID} cannot enter {blocked}: chmod o+x it"
             return ExecutorHealth(backend=self.backend, ok=False, detail=detail)
-        return ExecutorHealth(backend=self.backend, ok=True)
+        return ExecutorHealth(backend=self.backend, ok=True, detail=self.isolation_detail)
 
     async def write_file(self, workspace: str, path: str, data: bytes) -> FileInfo:
         return await asyncio.to_thread(self.workspaces.write, workspace, path, data)

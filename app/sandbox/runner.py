@@ -19,14 +19,23 @@ import subprocess
 import time
 from dataclasses import dataclass, field
 
+from app.sandbox.cgroups import RunGroup
 from app.sandbox.interface import RunLimits, RunResult, RunStatus
 
 PRLIMIT = "/usr/bin/prlimit"
 SETPRIV = "/usr/bin/setpriv"
+SHELL = "/bin/sh"
 _CHUNK = 65536
 _DRAIN_GRACE_S = 1.0
 _REAP_GRACE_S = 0.5
+_CPU_POLL_S = 0.05
+# Only without cgroups: then a process's own RLIMIT_AS failure is all there is to go by.
 _MEMORY_MARKERS = ("MemoryError", "Cannot allocate memory", "out of memory")
+# The launcher's first step when the run has a cgroup: the shell writes its own pid into each
+# group's cgroup.procs, then execs the rest, so the sandbox and everything it ever forks start
+# inside the group (no window in which a child could be born outside it). One sh exec, ~1 ms.
+CGROUP_ENTRY = 'while [ "$1" != -- ]; do echo $$ > "$1" || exit 125; shift; done; shift; exec "$@"'
+CGROUP_ENTRY_FAILED = 125
 
 
 @dataclass
@@ -40,6 +49,7 @@ class Launch:
     user: tuple[int, int] | None = None
     signal_in_exit_code: bool = False
     owned_fds: tuple[int, ...] = ()  # passed to the child, then closed here once it started
+    group: RunGroup | None = None  # the run's cgroup, entered before the sandbox starts
 
 
 def as_owner(argv: list[str], user: tuple[int, int] | None) -> list[str]:
@@ -54,14 +64,24 @@ def as_owner(argv: list[str], user: tuple[int, int] | None) -> list[str]:
     return [SETPRIV, f"--reuid={uid}", f"--regid={gid}", "--clear-groups", "--", *argv]
 
 
-def prlimit_argv(limits: RunLimits) -> list[str]:
+def in_group(argv: list[str], group: RunGroup | None) -> list[str]:
+    """``argv`` started inside ``group`` (unchanged without one)."""
+    if group is None:
+        return argv
+    return [SHELL, "-c", CGROUP_ENTRY, "nox-cgroup", *map(str, group.procs_files), "--", *argv]
+
+
+def prlimit_argv(limits: RunLimits, *, address_space: bool = True) -> list[str]:
     """rlimits applied by exec. CPU soft = hard: a namespace init ignores SIGXCPU, so the
-    kernel's SIGKILL at the hard limit is what stops a CPU loop."""
+    kernel's SIGKILL at the hard limit is what stops a CPU loop. With a memory cgroup the
+    address-space limit is left out: the group bounds all processes together, and RLIMIT_AS
+    only breaks programs that reserve more than they use (as isolate and nsjail do)."""
     cpu = max(1, math.ceil(limits.cpu_s))
+    memory = [f"--as={limits.memory_bytes}"] if address_space else []
     return [
         PRLIMIT,
         f"--cpu={cpu}:{cpu}",
-        f"--as={limits.memory_bytes}",
+        *memory,
         f"--nproc={limits.processes}",
         f"--fsize={limits.file_size_bytes}",
         f"--nofile={limits.open_files}",
@@ -86,6 +106,16 @@ def _children(pid: int) -> list[int]:
     return found
 
 
+@dataclass(frozen=True)
+class Measured:
+    """What the run used: from its cgroup when it had one, else from wait4's rusage."""
+
+    cpu_s: float
+    memory_peak_bytes: int
+    oom_kills: int = 0
+    by_cgroup: bool = False
+
+
 @dataclass
 class _Stream:
     cap: int
@@ -102,6 +132,7 @@ class _Run:
         self.out = _Stream(limits.output_bytes)
         self.err = _Stream(limits.output_bytes)
         self.wall_expired = False
+        self.cpu_expired = False
         self.exited = asyncio.Event()
         self.stopping: asyncio.Future[None] | None = None
 
@@ -111,7 +142,7 @@ class _Run:
             os.write(stdin_fd, self.stdin)
             os.lseek(stdin_fd, 0, os.SEEK_SET)
             return subprocess.Popen(
-                as_owner(self.launch.argv, self.launch.user),
+                in_group(as_owner(self.launch.argv, self.launch.user), self.launch.group),
                 stdin=stdin_fd,
                 stdout=subprocess.PIPE,
                 stderr=subprocess.PIPE,
@@ -157,10 +188,25 @@ class _Run:
             stream.overflow = True
             self.stopping = asyncio.ensure_future(self._stop(proc, self.exited))
 
+    async def _watch_cpu(self, proc: subprocess.Popen[bytes], group: RunGroup) -> None:
+        """CPU time summed over every process of the run, stopped at the limit (RLIMIT_CPU
+        alone bounds each process, so 8 spinning processes would get 8 times the limit)."""
+        budget_ns = self.limits.cpu_s * 1e9
+        while not self.exited.is_set():
+            if group.cpu_ns() >= budget_ns:
+                self.cpu_expired = True
+                group.kill()
+                await self._stop(proc, self.exited)
+                return
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.exited.wait(), _CPU_POLL_S)
+
     async def execute(self) -> RunResult:
         loop = asyncio.get_running_loop()
         started = time.monotonic()
         proc = self._spawn()
+        group = self.launch.group
+        watcher = asyncio.ensure_future(self._watch_cpu(proc, group)) if group else None
         pidfd = os.pidfd_open(proc.pid)
         exited = self.exited
         loop.add_reader(pidfd, exited.set)
@@ -186,6 +232,10 @@ class _Run:
         finally:
             # Also on cancellation (client gone, shutdown): never leave a run behind.
             self._kill(proc)
+            if watcher is not None:
+                watcher.cancel()
+            if group is not None:
+                group.kill()
             loop.remove_reader(pidfd)
             os.close(pidfd)
             for pipe, _stream in pipes:
@@ -195,9 +245,27 @@ class _Run:
             # The leader has exited or was just SIGKILLed: this returns at once.
             _pid, status, usage = os.wait4(proc.pid, 0)  # noqa: ASYNC222
             proc.returncode = os.waitstatus_to_exitcode(status)
-        return self._result(status, usage.ru_utime + usage.ru_stime, started)
+        measured = Measured(
+            cpu_s=usage.ru_utime + usage.ru_stime,
+            memory_peak_bytes=usage.ru_maxrss * 1024,  # the largest process only
+        )
+        if group is not None:
+            kernel = group.usage()
+            measured = Measured(
+                cpu_s=kernel.cpu_ns / 1e9,
+                memory_peak_bytes=kernel.memory_peak_bytes,
+                oom_kills=kernel.oom_kills,
+                by_cgroup=True,
+            )
+        return self._result(status, measured, started)
 
-    def _result(self, status: int, cpu_s: float, started: float) -> RunResult:
+    def _memory_limit(self, measured: Measured, exit_code: int | None, stderr: str) -> bool:
+        if measured.by_cgroup:  # the kernel's own count, never a guess
+            return measured.oom_kills > 0
+        return exit_code != 0 and any(m in stderr[-4096:] for m in _MEMORY_MARKERS)
+
+    def _result(self, status: int, measured: Measured, started: float) -> RunResult:
+        cpu_s = measured.cpu_s
         exit_code: int | None = None
         sig: int | None = None
         if os.WIFSIGNALED(status):
@@ -210,14 +278,16 @@ class _Run:
         stderr = self.err.data.decode(errors="replace")
         # rusage lags the kernel's own RLIMIT_CPU accounting by up to a few ticks.
         cpu_over = cpu_s >= 0.8 * max(1, math.ceil(self.limits.cpu_s))
-        if self.wall_expired:
+        if measured.oom_kills:  # the kernel killed part of the run for memory: say so first
+            status_ = RunStatus.memory_limit
+        elif self.wall_expired or self.cpu_expired:
             status_ = RunStatus.timeout
         elif self.out.overflow or self.err.overflow:
             status_ = RunStatus.output_limit
+        elif self._memory_limit(measured, exit_code, stderr):
+            status_ = RunStatus.memory_limit
         elif sig == signal.SIGXCPU or (sig == signal.SIGKILL and cpu_over):
             status_ = RunStatus.timeout
-        elif exit_code != 0 and any(m in stderr[-4096:] for m in _MEMORY_MARKERS):
-            status_ = RunStatus.memory_limit
         elif sig is not None:
             status_ = RunStatus.killed
         else:
@@ -232,6 +302,8 @@ class _Run:
             timed_out=status_ is RunStatus.timeout,
             duration_ms=round((time.monotonic() - started) * 1000, 3),
             cpu_s=round(cpu_s, 3),
+            cpu_ms=round(cpu_s * 1000, 3),
+            memory_peak_bytes=measured.memory_peak_bytes,
         )
 
 

@@ -63,8 +63,9 @@ async def test_a_request_cannot_raise_the_wall_limit(rig: Rig) -> None:
 
 async def test_memory_bomb_hits_the_memory_limit(rig: Rig) -> None:
     body = await rig.python(rig.alice, "chunks = []\nwhile True: chunks.append(bytearray(8 << 20))")
+    # Told by the kernel (the run's cgroup counted an OOM kill), not read from stderr.
     assert body["status"] == "memory_limit"
-    assert "MemoryError" in body["stderr"]
+    assert 0 < body["memory_peak_bytes"] <= rig.settings.sandbox.memory_bytes
 
 
 async def test_fork_bomb_is_capped_and_leaves_no_process(rig: Rig) -> None:
