@@ -62,6 +62,9 @@ def run_args(*, stack: str, image: str, name: str, env_file: Path, prefix: str =
         "--volume", f"{stack}_workspaces:/workspaces",
         "--env-file", str(env_file),  # NOX_EXECUTOR_SECRET, never on a command line
         "--env", "NOX_ENV=production", "--env", "NOX_SANDBOX_BACKEND=bwrap",
+        # No cgroup subtree is delegated to a Swarm executor yet: per-process limits only,
+        # accepted explicitly (docs/sandbox.md, "Which deployment gets which guarantee").
+        "--env", "NOX_SANDBOX_ALLOW_PER_PROCESS_LIMITS=true",
         "--env", "NOX_EXECUTOR_HOST=0.0.0.0", "--env", "NOX_WORKSPACES_DIR=/workspaces",
         "--health-cmd", HEALTH_CMD,
         "--health-interval", "2s", "--health-retries", "3", "--health-start-period", "5s",
