@@ -6,6 +6,7 @@ Kubernetes, the Dagger module and the docs are tested against it.
 
 from __future__ import annotations
 
+import os
 from enum import StrEnum
 from functools import lru_cache
 from pathlib import Path
@@ -114,6 +115,12 @@ class Settings(BaseSettings):
     sandbox_cgroup_root: Path = Path("/sys/fs/cgroup")
     sandbox_cgroup_parent: str = "nox"
     sandbox_allow_per_process_limits: bool = False
+    # Admission (app/sandbox/admission.py): sandboxes run at once (0: one per CPU), slots kept
+    # for users with nothing running, and the bounded wait before a 503 with Retry-After.
+    sandbox_capacity: int = Field(default=0, ge=0)
+    sandbox_reserved_slots: int = Field(default=1, ge=0)
+    sandbox_queue_max: int = Field(default=64, ge=0)
+    sandbox_queue_wait_s: float = Field(default=10.0, gt=0)
     quotas: QuotaLimits = QuotaLimits()
 
     dev_login: bool | None = None
@@ -163,6 +170,10 @@ class Settings(BaseSettings):
         from app.sandbox.bwrap import bwrap_available  # local: settings must not import sandbox
 
         return SandboxBackend.bwrap if bwrap_available() else SandboxBackend.fallback
+
+    @property
+    def effective_sandbox_capacity(self) -> int:
+        return self.sandbox_capacity or os.cpu_count() or 1
 
     @property
     def effective_workspaces_dir(self) -> Path:

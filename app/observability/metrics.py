@@ -66,5 +66,27 @@ BACKUP_LAST_SUCCESS = Gauge(
     registry=REGISTRY,
 )
 
+SANDBOX_SLOTS = Gauge(
+    "nox_sandbox_slots", "Sandboxes this executor runs at once at most", registry=REGISTRY
+)
+SANDBOX_SLOTS_IN_USE = Gauge(
+    "nox_sandbox_slots_in_use", "Sandboxes running now (admitted runs)", registry=REGISTRY
+)
+SANDBOX_QUEUE_DEPTH = Gauge(
+    "nox_sandbox_queue_depth", "Runs waiting for a sandbox slot", registry=REGISTRY
+)
+SANDBOX_QUEUE_WAIT = Histogram(
+    "nox_sandbox_queue_wait_seconds",
+    "Time a run waited for a sandbox slot (not charged to its wall clock)",
+    buckets=(0.001, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
+    registry=REGISTRY,
+)
+SANDBOX_REJECTIONS = Counter(
+    "nox_sandbox_rejections",
+    "Runs answered 503 because no sandbox slot could be had",
+    ["reason"],  # queue_full, wait_timeout
+    registry=REGISTRY,
+)
+
 COMPONENTS = ("database", "cache", "executor")
 VOLUMES = ("data", "workspaces")

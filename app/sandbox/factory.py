@@ -16,7 +16,11 @@ def build_executor(settings: Settings) -> Executor:
     if backend is SandboxBackend.remote:
         from app.sandbox.remote import RemoteExecutor
 
-        return RemoteExecutor(settings.executor_url, settings.executor_secret.get_secret_value())
+        return RemoteExecutor(
+            settings.executor_url,
+            settings.executor_secret.get_secret_value(),
+            queue_wait_s=settings.sandbox_queue_wait_s,
+        )
     if backend is SandboxBackend.bwrap:
         from app.sandbox.bwrap import BwrapExecutor
 

@@ -64,6 +64,8 @@ class RunPublic(BaseModel):
     # time it used, summed over every process.
     memory_peak_bytes: int = 0
     cpu_ms: float = 0.0
+    # How long the run waited for a free sandbox before it started (not part of duration_ms).
+    queue_ms: float = 0.0
 
 
 class RunResult(RunPublic):

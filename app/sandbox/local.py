@@ -15,6 +15,7 @@ from abc import ABC, abstractmethod
 from pathlib import Path
 from typing import Literal
 
+from app.sandbox.admission import Admission
 from app.sandbox.cgroups import Cgroups, CgroupUnavailable, RunGroup, detect
 from app.sandbox.interface import (
     ExecutorHealth,
@@ -103,6 +104,12 @@ class LocalExecutor(ABC):
         self.settings = settings
         self.ceiling = default_limits(settings.sandbox)
         self.owner = sandbox_owner()
+        self.admission = Admission(
+            capacity=settings.effective_sandbox_capacity,
+            reserved=settings.sandbox_reserved_slots,
+            queue_max=settings.sandbox_queue_max,
+            max_wait_s=settings.sandbox_queue_wait_s,
+        )
         self.cgroups, self.cgroup_problem = run_cgroups(settings)
         self.filter_problem = self._filter_problem()
         self._announce()
@@ -146,6 +153,12 @@ class LocalExecutor(ABC):
         """The command running ``request`` with its source readable from ``source_fd``."""
 
     async def run(self, request: RunRequest) -> RunResult:
+        """Waits for a sandbox slot (admission), then runs; the wall clock starts at launch."""
+        async with self.admission.slot(request.workspace) as waited_s:
+            result = await self._run(request)
+        return result.model_copy(update={"queue_ms": round(waited_s * 1000, 3)})
+
+    async def _run(self, request: RunRequest) -> RunResult:
         request = request.model_copy(update={"limits": clamp(request.limits, self.ceiling)})
         workspace = await asyncio.to_thread(self.workspaces.ensure, request.workspace)
         source_fd = os.memfd_create("nox-source", os.MFD_CLOEXEC)

@@ -10,6 +10,7 @@ from typing import Any
 
 import httpx
 
+from app.sandbox.admission import SandboxesBusy
 from app.sandbox.interface import (
     ExecutorHealth,
     ExecutorUnavailable,
@@ -32,8 +33,14 @@ def _is_json(response: httpx.Response) -> bool:
 
 class RemoteExecutor:
     def __init__(
-        self, base_url: str, secret: str, *, transport: httpx.AsyncBaseTransport | None = None
+        self,
+        base_url: str,
+        secret: str,
+        *,
+        transport: httpx.AsyncBaseTransport | None = None,
+        queue_wait_s: float = 0.0,
     ):
+        self.queue_wait_s = queue_wait_s  # how long the executor may hold a run in its queue
         self._client = httpx.AsyncClient(
             base_url=base_url.rstrip("/"),
             headers={"Authorization": f"Bearer {secret}"},
@@ -52,14 +59,18 @@ class RemoteExecutor:
         if response.status_code == 401:
             raise ExecutorUnavailable("executor refused the shared secret (NOX_EXECUTOR_SECRET)")
         if response.status_code == 503:
-            detail = response.json().get("detail", "") if _is_json(response) else ""
+            body = response.json() if _is_json(response) else {}
+            if body.get("busy"):  # admission: every sandbox slot taken, not an outage
+                retry = int(body.get("retry_after", 1))
+                raise SandboxesBusy(body["busy"], body.get("detail", ""), retry)
+            detail = body.get("detail", "")
             raise ExecutorUnavailable(f"executor answered 503: {detail}"[:300])
         if response.status_code >= 400:
             raise ExecutorUnavailable(f"executor answered {response.status_code}")
         return response
 
     async def run(self, request: RunRequest) -> RunResult:
-        timeout = request.limits.wall_s + RUN_MARGIN_S
+        timeout = self.queue_wait_s + request.limits.wall_s + RUN_MARGIN_S
         response = await self._call("POST", "/v1/run", json=request.model_dump(), timeout=timeout)
         return RunResult.model_validate(response.json())
 

@@ -16,6 +16,7 @@ from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from app.observability.metrics import REGISTRY, RUN_DURATION, RUNS, RUNS_IN_PROGRESS
+from app.sandbox.admission import SandboxesBusy
 from app.sandbox.interface import (
     ExecutorHealth,
     ExecutorUnavailable,
@@ -66,6 +67,10 @@ def create_executor_app(settings: Settings, executor: LocalExecutor) -> FastAPI:
 
     @app.exception_handler(ExecutorUnavailable)
     async def _unavailable(_request: Request, exc: ExecutorUnavailable) -> JSONResponse:
+        if isinstance(exc, SandboxesBusy):
+            body = {"detail": str(exc), "busy": exc.reason, "retry_after": exc.retry_after_s}
+            headers = {"Retry-After": str(exc.retry_after_s)}
+            return JSONResponse(body, status_code=503, headers=headers)
         return JSONResponse({"detail": str(exc)}, status_code=503)
 
     @app.get("/healthz")

@@ -14,18 +14,29 @@ from app.auth.caller import Caller
 from app.errors import NoxProblem
 from app.observability.metrics import RUN_DURATION, RUNS, RUNS_IN_PROGRESS
 from app.quotas.service import charge_cpu, check_workspace, run_slot
+from app.sandbox.admission import SandboxesBusy
 from app.sandbox.interface import ExecutorUnavailable, Language, RunRequest, RunResult
 from app.sandbox.limits import default_limits, lowered
 from app.state import get_state
 
 UNAVAILABLE_TYPE = "https://nox.dev/problems/executor-unavailable"
+BUSY_TYPE = "https://nox.dev/problems/sandboxes-busy"
 
 
 def executor_unavailable(exc: ExecutorUnavailable) -> NoxProblem:
+    if isinstance(exc, SandboxesBusy):  # capacity, not an outage: come back in a moment
+        return NoxProblem(
+            503, "Service Unavailable", f"no sandbox is free: {exc}; retry later",
+            type_=BUSY_TYPE, headers={"Retry-After": str(exc.retry_after_s)},
+        )  # fmt: skip
     return NoxProblem(
         503, "Service Unavailable", f"the sandbox executor is unavailable: {exc}",
         type_=UNAVAILABLE_TYPE, headers={"Retry-After": "5"},
     )  # fmt: skip
+
+
+def _outcome(exc: ExecutorUnavailable) -> str:
+    return "busy" if isinstance(exc, SandboxesBusy) else "unavailable"
 
 
 def check_source_size(source: str, limit: int, what: str) -> None:
@@ -66,8 +77,8 @@ async def run_for_user(
             with RUNS_IN_PROGRESS.track_inprogress():
                 result = await state.executor.run(run)
         except ExecutorUnavailable as exc:
-            RUNS.labels(language=language.value, status="unavailable").inc()
-            await record(request, action=action, outcome="unavailable", actor_id=user.id)
+            RUNS.labels(language=language.value, status=_outcome(exc)).inc()
+            await record(request, action=action, outcome=_outcome(exc), actor_id=user.id)
             raise executor_unavailable(exc) from exc
         elapsed = time.monotonic() - started
     RUNS.labels(language=language.value, status=result.status.value).inc()
