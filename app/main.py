@@ -13,6 +13,7 @@ from app.db import make_engine, make_sessionmaker
 from app.errors import install_problem_handlers
 from app.observability.metrics import BUILD_INFO
 from app.observability.middleware import ObservabilityMiddleware
+from app.request_limits import RequestLimits
 from app.routers import ROUTERS
 from app.sandbox.factory import build_executor
 from app.settings import Settings, check_production, check_workers, get_settings
@@ -54,6 +55,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         openapi_url="/openapi.json",
     )
     install_problem_handlers(app)
+    app.add_middleware(RequestLimits)  # inside the observability one: refusals are logged too
     app.add_middleware(ObservabilityMiddleware)
     for router in ROUTERS:
         app.include_router(router)

@@ -96,6 +96,10 @@ class Settings(BaseSettings):
     forwarded_allow_ips: str = "127.0.0.1"
     data_dir: Path = Path(".nox-data")
     log_level: str = "INFO"
+    # Request limits applied before the application reads anything (app/request_limits.py).
+    request_body_bytes: int = 64 * 1024  # bodies of routes that are not runs or uploads
+    request_max_headers: int = 100
+    request_body_timeout_s: float = 30.0
 
     secret_key: SecretStr = SecretStr(PLACEHOLDER)
     database_url: str = ""

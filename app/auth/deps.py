@@ -17,6 +17,7 @@ from app.state import AppState, get_state
 from app.users.models import User
 
 _UNAUTHENTICATED = {"WWW-Authenticate": "Bearer"}
+CALLER_KEY = "nox.caller"  # the scope key where the request limits leave the caller they found
 
 
 def _unauthorized(detail: str) -> NoxProblem:
@@ -72,6 +73,10 @@ async def current_user(request: Request) -> Caller:
 
     No request-scoped database session here: a cached caller costs no database work at all.
     """
+    handed_on = request.scope.get(CALLER_KEY)
+    if isinstance(handed_on, Caller):  # authenticated by the request limits, before the body
+        request.state.user_id = handed_on.id
+        return handed_on
     state = get_state(request)
     await state.auth_cache.sync(state.store)
     header = request.headers.get("authorization")
