@@ -102,7 +102,19 @@ async def app_client(
     async with LifespanManager(app) as manager:
         transport = httpx.ASGITransport(app=manager.app, client=("127.0.0.1", 40000))
         async with httpx.AsyncClient(transport=transport, base_url="http://nox.test") as client:
-            yield client
+            _APPS[id(client)] = app
+            try:
+                yield client
+            finally:
+                _APPS.pop(id(client), None)
+
+
+_APPS: dict[int, Any] = {}
+
+
+def app_state(client: httpx.AsyncClient) -> Any:
+    """The running app's state (settings, executor, store) behind an ``app_client``."""
+    return _APPS[id(client)].state.nox
 
 
 @pytest.fixture(params=["sqlite", "postgres"])

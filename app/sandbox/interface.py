@@ -24,6 +24,7 @@ class RunStatus(StrEnum):
     memory_limit = "memory_limit"
     output_limit = "output_limit"
     killed = "killed"
+    disk_limit = "disk_limit"  # added in 7.1: the run was stopped for filling its workspace
 
 
 class RunLimits(BaseModel):
@@ -39,6 +40,13 @@ class RunLimits(BaseModel):
     network: bool = False
 
 
+class WorkspaceQuota(BaseModel):
+    """The owner's workspace quota, enforced while the run writes."""
+
+    bytes: int
+    files: int
+
+
 class RunRequest(BaseModel):
     workspace: str = Field(description="workspace id (the user's id); never a path")
     language: Language
@@ -46,6 +54,7 @@ class RunRequest(BaseModel):
     stdin: str = ""
     args: list[str] = Field(default_factory=list)
     limits: RunLimits
+    workspace_quota: WorkspaceQuota | None = None
 
 
 class RunPublic(BaseModel):

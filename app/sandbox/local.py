@@ -17,6 +17,7 @@ from typing import Literal
 
 from app.sandbox.admission import Admission
 from app.sandbox.cgroups import Cgroups, CgroupUnavailable, RunGroup, detect
+from app.sandbox.disk import DiskWatch, WorkspaceIndexes
 from app.sandbox.interface import (
     ExecutorHealth,
     ExecutorUnavailable,
@@ -29,7 +30,7 @@ from app.sandbox.interface import (
 from app.sandbox.limits import clamp, default_limits
 from app.sandbox.runner import CGROUP_ENTRY_FAILED, Launch, run_launch
 from app.sandbox.seccomp import UnsupportedArchitecture, architecture
-from app.sandbox.workspace import Workspaces
+from app.sandbox.workspace import Workspaces, split_path
 from app.settings import ENV_PREFIX, CgroupMode, Settings, UnsafeSettingsError
 
 log = logging.getLogger(__name__)
@@ -111,6 +112,7 @@ class LocalExecutor(ABC):
             max_wait_s=settings.sandbox_queue_wait_s,
         )
         self.cgroups, self.cgroup_problem = run_cgroups(settings)
+        self.indexes = WorkspaceIndexes()
         self.filter_problem = self._filter_problem()
         self._announce()
         self.workspaces = Workspaces(
@@ -166,6 +168,7 @@ class LocalExecutor(ABC):
             os.write(source_fd, request.source.encode())
             os.lseek(source_fd, 0, os.SEEK_SET)
             launch = self.build(request, workspace, source_fd)
+            launch.disk = await self._disk_watch(request, workspace)
             launch.group = self._group(request)
             try:
                 result = await run_launch(launch, limits=request.limits, stdin=request.stdin)
@@ -174,11 +177,20 @@ class LocalExecutor(ABC):
             finally:
                 if launch.group is not None:
                     await asyncio.to_thread(launch.group.remove)
+                if launch.disk is not None:
+                    await asyncio.to_thread(launch.disk.stop)
         finally:
             os.close(source_fd)
         self._check_cgroup_entry(result)
         self.check_setup(result)
         return result
+
+    async def _disk_watch(self, request: RunRequest, workspace: Path) -> DiskWatch | None:
+        quota = request.workspace_quota
+        if quota is None:
+            return None
+        index = await asyncio.to_thread(self.indexes.get, workspace)
+        return DiskWatch(index, max_bytes=quota.bytes, max_files=quota.files)
 
     @property
     def memory_by_cgroup(self) -> bool:
@@ -222,7 +234,10 @@ class LocalExecutor(ABC):
         return ExecutorHealth(backend=self.backend, ok=True, detail=self.isolation_detail)
 
     async def write_file(self, workspace: str, path: str, data: bytes) -> FileInfo:
-        return await asyncio.to_thread(self.workspaces.write, workspace, path, data)
+        info = await asyncio.to_thread(self.workspaces.write, workspace, path, data)
+        index = await asyncio.to_thread(self.indexes.get, self.workspaces.root / workspace)
+        index.record("/".join(split_path(info.path)), info.size)
+        return info
 
     async def read_file(self, workspace: str, path: str) -> bytes:
         return await asyncio.to_thread(self.workspaces.read, workspace, path)
@@ -232,9 +247,14 @@ class LocalExecutor(ABC):
 
     async def delete_file(self, workspace: str, path: str) -> None:
         await asyncio.to_thread(self.workspaces.delete, workspace, path)
+        index = await asyncio.to_thread(self.indexes.get, self.workspaces.root / workspace)
+        index.record("/".join(split_path(path)), None)
 
     async def usage(self, workspace: str) -> WorkspaceUsage:
-        return await asyncio.to_thread(self.workspaces.usage, workspace)
+        """From the workspace's index: a sum, not a walk (built once, then kept exact)."""
+        root = await asyncio.to_thread(self.workspaces.ensure, workspace)
+        index = await asyncio.to_thread(self.indexes.get, root)
+        return index.usage()
 
     async def aclose(self) -> None:
         return None

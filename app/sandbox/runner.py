@@ -20,6 +20,7 @@ import time
 from dataclasses import dataclass, field
 
 from app.sandbox.cgroups import RunGroup
+from app.sandbox.disk import DiskWatch
 from app.sandbox.interface import RunLimits, RunResult, RunStatus
 
 PRLIMIT = "/usr/bin/prlimit"
@@ -50,6 +51,7 @@ class Launch:
     signal_in_exit_code: bool = False
     owned_fds: tuple[int, ...] = ()  # passed to the child, then closed here once it started
     group: RunGroup | None = None  # the run's cgroup, entered before the sandbox starts
+    disk: DiskWatch | None = None  # the run's workspace writes, stopped at the quota
 
 
 def as_owner(argv: list[str], user: tuple[int, int] | None) -> list[str]:
@@ -133,6 +135,7 @@ class _Run:
         self.err = _Stream(limits.output_bytes)
         self.wall_expired = False
         self.cpu_expired = False
+        self.disk_expired = False
         self.exited = asyncio.Event()
         self.stopping: asyncio.Future[None] | None = None
 
@@ -188,6 +191,16 @@ class _Run:
             stream.overflow = True
             self.stopping = asyncio.ensure_future(self._stop(proc, self.exited))
 
+    def _disk_full(self, proc: subprocess.Popen[bytes]) -> None:
+        """The workspace passed its quota: freeze and stop everything at once."""
+        if self.exited.is_set():
+            return
+        self.disk_expired = True
+        if self.launch.group is not None:
+            self.launch.group.kill()
+        self._kill(proc)
+        self.stopping = asyncio.ensure_future(self._stop(proc, self.exited))
+
     async def _watch_cpu(self, proc: subprocess.Popen[bytes], group: RunGroup) -> None:
         """CPU time summed over every process of the run, stopped at the limit (RLIMIT_CPU
         alone bounds each process, so 8 spinning processes would get 8 times the limit)."""
@@ -207,6 +220,12 @@ class _Run:
         proc = self._spawn()
         group = self.launch.group
         watcher = asyncio.ensure_future(self._watch_cpu(proc, group)) if group else None
+        if self.launch.disk is not None:
+
+            def disk_full() -> None:  # called from the watcher's thread
+                loop.call_soon_threadsafe(self._disk_full, proc)
+
+            self.launch.disk.start(disk_full)
         pidfd = os.pidfd_open(proc.pid)
         exited = self.exited
         loop.add_reader(pidfd, exited.set)
@@ -280,6 +299,8 @@ class _Run:
         cpu_over = cpu_s >= 0.8 * max(1, math.ceil(self.limits.cpu_s))
         if measured.oom_kills:  # the kernel killed part of the run for memory: say so first
             status_ = RunStatus.memory_limit
+        elif self.disk_expired or (self.launch.disk is not None and self.launch.disk.exceeded):
+            status_ = RunStatus.disk_limit
         elif self.wall_expired or self.cpu_expired:
             status_ = RunStatus.timeout
         elif self.out.overflow or self.err.overflow:

@@ -13,10 +13,17 @@ from app.audit.service import record
 from app.auth.caller import Caller
 from app.errors import NoxProblem
 from app.observability.metrics import RUN_DURATION, RUNS, RUNS_IN_PROGRESS
-from app.quotas.service import charge_cpu, check_workspace, run_slot
+from app.quotas.service import charge_cpu, check_workspace, effective_quotas, run_slot
 from app.sandbox.admission import SandboxesBusy
-from app.sandbox.interface import ExecutorUnavailable, Language, RunRequest, RunResult
+from app.sandbox.interface import (
+    ExecutorUnavailable,
+    Language,
+    RunRequest,
+    RunResult,
+    WorkspaceQuota,
+)
 from app.sandbox.limits import default_limits, lowered
+from app.settings import Settings
 from app.state import get_state
 
 UNAVAILABLE_TYPE = "https://nox.dev/problems/executor-unavailable"
@@ -33,6 +40,11 @@ def executor_unavailable(exc: ExecutorUnavailable) -> NoxProblem:
         503, "Service Unavailable", f"the sandbox executor is unavailable: {exc}",
         type_=UNAVAILABLE_TYPE, headers={"Retry-After": "5"},
     )  # fmt: skip
+
+
+def workspace_quota(settings: Settings, user: Caller) -> WorkspaceQuota:
+    quotas = effective_quotas(settings, user)
+    return WorkspaceQuota(bytes=quotas.workspace_bytes, files=quotas.workspace_files)
 
 
 def _outcome(exc: ExecutorUnavailable) -> str:
@@ -65,6 +77,7 @@ async def run_for_user(
         stdin=stdin,
         args=args or [],
         limits=lowered(default_limits(settings.sandbox), timeout_s=timeout_s),
+        workspace_quota=workspace_quota(settings, user),
     )
     action = f"run.{language.value}"
     async with run_slot(store=state.store, settings=settings, user=user):
