@@ -4,6 +4,7 @@ Measures p50/p95 of
 - a bare ``/usr/bin/python3 -c 'print(1)'`` subprocess,
 - a bare bubblewrap launch of the same (the lab's command: namespaces, ro /usr, fresh /proc),
 - the backend's own command (bwrap + prlimit + seccomp + workspace bind) via the runner, no HTTP,
+  once with the run's cgroup (whole-run limits) and once with cgroups off, to price them,
 - ``POST /api/v7/run/python`` with ``print(1)`` against ``nox serve`` on the bwrap backend
   (token auth, quotas, audit row, metrics included),
 interleaved round by round, then runs/s with 4 concurrent clients, and prints the ratios.
@@ -32,7 +33,7 @@ from app.sandbox.bwrap import PYTHON, BwrapExecutor, bwrap_problem
 from app.sandbox.interface import Language, RunRequest
 from app.sandbox.limits import default_limits
 from app.sandbox.local import sandbox_owner
-from app.settings import SandboxBackend, Settings
+from app.settings import CgroupMode, SandboxBackend, Settings
 from tests.servers import nox_command, nox_serve
 
 BARE_BWRAP = [
@@ -76,9 +77,10 @@ def launch(argv: list[str]) -> Callable[[], object]:
     return run
 
 
-def backend_only(data_dir: Path) -> Callable[[], object]:
+def backend_only(data_dir: Path, cgroup: CgroupMode = CgroupMode.auto) -> Callable[[], object]:
     """One run through the bwrap backend's own command and runner, no HTTP."""
-    settings = Settings(data_dir=data_dir, sandbox_backend=SandboxBackend.bwrap)
+    settings = Settings(data_dir=data_dir, sandbox_backend=SandboxBackend.bwrap,
+                        sandbox_cgroup=cgroup)  # fmt: skip
     executor = BwrapExecutor(settings)
     request = RunRequest(workspace="1", language=Language.python, source="print(1)",
                          limits=default_limits(settings.sandbox))  # fmt: skip
@@ -108,6 +110,7 @@ def main() -> None:
         os.chmod(tmp, 0o711)  # noqa: S103 - the sandbox uid binds its workspace below it
         data = Path(tmp)
         backend = backend_only(data / "backend")
+        no_cgroup = backend_only(data / "no-cgroup", CgroupMode.off)
         env = {"NOX_DATA_DIR": str(data / "api"), "NOX_SANDBOX_BACKEND": "bwrap",
                "NOX_LOG_LEVEL": "WARNING", "NOX_QUOTAS__REQUESTS_PER_MINUTE": "100000000",
                "NOX_QUOTAS__DAILY_RUNS": "100000000"}  # fmt: skip
@@ -133,6 +136,7 @@ def main() -> None:
                     "python": launch([PYTHON, "-c", "print(1)"]),
                     "bwrap": launch(BARE_BWRAP),
                     "backend": backend,
+                    "backend_no_cgroup": no_cgroup,
                     "e2e": client_for(tokens[0]),
                 },
                 args.runs,
@@ -155,15 +159,19 @@ def main() -> None:
           f"server uid {os.geteuid()}; {args.runs} interleaved rounds")  # fmt: skip
     print(line("bare python3 -c print(1)", samples["python"]))
     print(line("bare bwrap + python3", samples["bwrap"]))
-    print(line("backend command (bwrap+prlimit+seccomp)", samples["backend"]))
+    print(line("backend command, cgroups on", samples["backend"]))
+    print(line("backend command, cgroups off", samples["backend_no_cgroup"]))
     print(line("POST /api/v7/run/python print(1)", samples["e2e"]))
     print(f"4 concurrent clients: {runs_per_s:.1f} runs/s over {args.concurrent_seconds:g} s")
     p50 = {name: percentiles(values)[0] for name, values in samples.items()}
     ratio = p50["e2e"] / p50["bwrap"]
     print(f"ratio bare bwrap / bare python p50: {p50['bwrap'] / p50['python']:.2f}x")
     print(f"ratio backend / bare bwrap p50:     {p50['backend'] / p50['bwrap']:.2f}x")
-    print(f"ratio e2e / bare bwrap p50:         {ratio:.2f}x (target <= 2x) -> "
-          f"{'MET' if ratio <= 2 else 'NOT MET'}")  # fmt: skip
+    print(f"ratio e2e / bare bwrap p50:         {ratio:.2f}x (target <= 1.5x) -> "
+          f"{'MET' if ratio <= 1.5 else 'NOT MET'}")  # fmt: skip
+    cost = p50["backend"] - p50["backend_no_cgroup"]
+    print(f"cgroup setup per run (p50 on - off): {cost:+.2f} ms (target <= 3 ms) -> "
+          f"{'MET' if cost <= 3 else 'NOT MET'}")  # fmt: skip
 
 
 if __name__ == "__main__":
