@@ -5,6 +5,7 @@ from __future__ import annotations
 import http.client
 import os
 import socket
+import ssl
 import subprocess
 import threading
 import time
@@ -90,6 +91,40 @@ def derive_image(tag: str, dockerfile: str) -> str:
     return tag
 
 
+@dataclass(frozen=True)
+class EdgeCA:
+    """A CA made for one test run and an edge certificate it signed (127.0.0.1, localhost)."""
+
+    ca: Path
+    cert: Path
+    key: Path
+
+    def context(self) -> ssl.SSLContext:
+        """A client context that trusts this CA alone (and verifies the host name)."""
+        return ssl.create_default_context(cafile=str(self.ca))
+
+
+def make_test_ca(directory: Path) -> EdgeCA:
+    directory.mkdir(parents=True, exist_ok=True)
+    ca, ca_key = directory / "ca.pem", directory / "ca.key"
+    cert, key, csr = directory / "edge.pem", directory / "edge.key", directory / "edge.csr"
+    ext = directory / "edge.ext"
+    ext.write_text(
+        "subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth\n"
+        "basicConstraints=CA:FALSE\n"
+    )
+    ec = "-newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2"
+    steps = [
+        f"req -x509 {ec} -subj /CN=nox-test-CA -keyout {ca_key} -out {ca}",
+        f"req {ec} -subj /CN=localhost -keyout {key} -out {csr}",
+        f"x509 -req -in {csr} -CA {ca} -CAkey {ca_key} -CAcreateserial -days 2 -extfile {ext}"
+        f" -out {cert}",
+    ]
+    for step in steps:  # paths come from pytest's tmp_path: no spaces
+        subprocess.run(["openssl", *step.split()], check=True, capture_output=True)
+    return EdgeCA(ca=ca, cert=cert, key=key)
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -98,10 +133,12 @@ def free_port() -> int:
 
 @dataclass
 class Load:
-    """A steady GET loop on loopback: a new connection per request, like separate clients."""
+    """A steady GET loop on loopback: a new connection per request, like separate clients
+    (a new TLS handshake each, verified against ``tls`` when given)."""
 
     port: int
     path: str = "/api/v7/status"
+    tls: ssl.SSLContext | None = None
     max_requests: int = 50_000
     ok: int = 0
     failures: list[str] = field(default_factory=list)
@@ -111,7 +148,11 @@ class Load:
 
     def _loop(self) -> None:
         while not self._stop.is_set() and self.ok + len(self.failures) < self.max_requests:
-            conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=10)
+            conn = (
+                http.client.HTTPSConnection("127.0.0.1", self.port, timeout=10, context=self.tls)
+                if self.tls
+                else http.client.HTTPConnection("127.0.0.1", self.port, timeout=10)
+            )
             started = time.perf_counter()
             try:
                 conn.request("GET", self.path)

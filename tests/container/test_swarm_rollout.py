@@ -1,4 +1,5 @@
-"""Swarm, for real: deploy v1, roll to v2 and survive a broken v3 without losing a request.
+"""Swarm, for real: deploy v1, roll to v2 and survive a broken v3 without losing a request,
+every request over HTTPS through the HAProxy edge (verified against a CA made here).
 
 Everything goes through scripts/deploy.sh (the code path `dagger call deploy` runs): secrets,
 migrations first, the executor container, `docker stack deploy`, smoke test, history.
@@ -9,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import subprocess
 import time
 import uuid
@@ -19,10 +21,12 @@ import pytest
 
 from tests.container.swarm_support import (
     REPO,
+    EdgeCA,
     Load,
     derive_image,
     docker,
     free_port,
+    make_test_ca,
     nox_image,
     stand_in_env,
     swarm_node,
@@ -39,18 +43,31 @@ VERSIONS = {
 
 
 class Stack:
-    def __init__(self, state_dir: Path) -> None:
-        self.name = f"nox-dep-{uuid.uuid4().hex[:6]}"
-        self.port = free_port()
+    def __init__(self, state_dir: Path, ca: EdgeCA) -> None:
+        prefix = os.environ.get("NOX_CTR_PREFIX", "nox")
+        self.name = f"{prefix}-dep-{uuid.uuid4().hex[:6]}"
+        self.port, self.http_port = free_port(), free_port()
+        self.ca = ca
         stand_ins = stand_in_env()
+        # every stack gets its own edge subnet: several may run on one engine
+        subnet = f"10.{random.randint(200, 250)}.{random.randint(0, 255)}.0/24"
         self.env = {
             **os.environ,
             "NOX_STACK": self.name,
             "NOX_EDGE_PORT": str(self.port),
+            "NOX_EDGE_HTTP_PORT": str(self.http_port),
+            "NOX_EDGE_SUBNET": subnet,
+            "NOX_EDGE_IMAGE": stand_ins["NOX_EDGE_IMAGE"],
+            "NOX_TLS_CERT_FILE": str(ca.cert),
+            "NOX_TLS_KEY_FILE": str(ca.key),
+            "SSL_CERT_FILE": str(ca.ca),  # deploy.sh's smoke test verifies the edge with it
             "NOX_DEPLOY_STATE_DIR": str(state_dir),
             "POSTGRES_IMAGE": stand_ins["POSTGRES_IMAGE"],
             "REDIS_IMAGE": stand_ins["REDIS_IMAGE"],
         }
+
+    def load(self) -> Load:
+        return Load(self.port, tls=self.ca.context())
 
     def deploy_sh(self, *args: str) -> subprocess.CompletedProcess[str]:
         cmd = [str(REPO / "scripts" / "deploy.sh"), *args, "--target", "swarm", "--env", "test"]
@@ -83,7 +100,7 @@ def images() -> dict[str, str]:
 @pytest.fixture
 def stack(tmp_path: Path) -> Iterator[Stack]:
     with swarm_node():
-        created = Stack(tmp_path / "state")
+        created = Stack(tmp_path / "state", make_test_ca(tmp_path / "tls"))
         try:
             yield created
         finally:
@@ -101,7 +118,7 @@ def test_rollout_and_automatic_rollback_lose_no_request(
     assert first.returncode == 0, first.stderr
     print(f"\ndeploy v1 (migrate, executor, 2 api replicas, smoke): {time.monotonic() - t0:.1f}s")
 
-    with Load(stack.port) as during_v2:
+    with stack.load() as during_v2:
         time.sleep(2)
         t0 = time.monotonic()
         second = stack.deploy_sh("deploy", "--image", images["v2"])
@@ -113,7 +130,7 @@ def test_rollout_and_automatic_rollback_lose_no_request(
     assert during_v2.ok > 100
     assert stack.api("{{.Spec.TaskTemplate.ContainerSpec.Image}}") == images["v2"]
 
-    with Load(stack.port) as during_v3:
+    with stack.load() as during_v3:
         time.sleep(2)
         t0 = time.monotonic()
         third = stack.deploy_sh("deploy", "--image", images["v3"])
@@ -129,7 +146,7 @@ def test_rollout_and_automatic_rollback_lose_no_request(
     assert during_v3.ok > 100
     assert stack.api("{{.Spec.TaskTemplate.ContainerSpec.Image}}") == images["v2"]
 
-    with Load(stack.port) as during_rollback:
+    with stack.load() as during_rollback:
         t0 = time.monotonic()
         back = stack.deploy_sh("rollback")
         took_back = time.monotonic() - t0
