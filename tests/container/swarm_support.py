@@ -4,16 +4,19 @@ from __future__ import annotations
 
 import http.client
 import os
+import random
 import socket
 import ssl
 import subprocess
 import threading
 import time
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from tests.container.engine import PREFIX as PREFIX
 from tests.prereq import require, require_binary
 
 REPO = Path(__file__).resolve().parents[2]
@@ -65,7 +68,7 @@ def stand_in_env() -> dict[str, str]:
     return env
 
 
-def nox_image(tag: str = "nox-dep/nox:test") -> str:
+def nox_image(tag: str = f"{PREFIX}-dep/nox:test") -> str:
     """The Nox runtime image: NOX_TEST_IMAGE when CI built it already, else built here."""
     given = os.environ.get("NOX_TEST_IMAGE")
     if given:
@@ -123,6 +126,54 @@ def make_test_ca(directory: Path) -> EdgeCA:
     for step in steps:  # paths come from pytest's tmp_path: no spaces
         subprocess.run(["openssl", *step.split()], check=True, capture_output=True)
     return EdgeCA(ca=ca, cert=cert, key=key)
+
+
+class SwarmStack:
+    """A stack deployed by scripts/deploy.sh, HTTPS at its edge with a test CA."""
+
+    def __init__(self, state_dir: Path, ca: EdgeCA, **env: str) -> None:
+        self.name = f"{PREFIX}-dep-{uuid.uuid4().hex[:6]}"
+        self.port, self.http_port = free_port(), free_port()
+        self.ca = ca
+        stand_ins = stand_in_env()
+        # every stack gets its own edge subnet: several may run on one engine
+        subnet = f"10.{random.randint(200, 250)}.{random.randint(0, 255)}.0/24"
+        self.env = {
+            **os.environ,
+            "NOX_STACK": self.name,
+            "NOX_EDGE_PORT": str(self.port),
+            "NOX_EDGE_HTTP_PORT": str(self.http_port),
+            "NOX_EDGE_SUBNET": subnet,
+            "NOX_EDGE_IMAGE": stand_ins["NOX_EDGE_IMAGE"],
+            "NOX_TLS_CERT_FILE": str(ca.cert),
+            "NOX_TLS_KEY_FILE": str(ca.key),
+            "SSL_CERT_FILE": str(ca.ca),  # deploy.sh's smoke test verifies the edge with it
+            "NOX_DEPLOY_STATE_DIR": str(state_dir),
+            "POSTGRES_IMAGE": stand_ins["POSTGRES_IMAGE"],
+            "REDIS_IMAGE": stand_ins["REDIS_IMAGE"],
+            **env,
+        }
+
+    def load(self) -> Load:
+        return Load(self.port, tls=self.ca.context())
+
+    def deploy_sh(self, *args: str) -> subprocess.CompletedProcess[str]:
+        cmd = [str(REPO / "scripts" / "deploy.sh"), *args, "--target", "swarm", "--env", "test"]
+        return subprocess.run(cmd, capture_output=True, text=True, env=self.env, check=False)
+
+    def api(self, template: str) -> str:
+        return docker("service", "inspect", "--format", template, f"{self.name}_api")
+
+    def remove(self) -> None:
+        removed = self.deploy_sh("remove")
+        for kind in ("secret", "volume"):
+            names = docker(kind, "ls", "-q", "--filter", f"name={self.name}").split()
+            if names:
+                docker(kind, "rm", *names, check=False)
+        assert removed.returncode == 0, removed.stderr
+        label = f"label=com.docker.stack.namespace={self.name}"
+        assert not docker("ps", "-aq", "--filter", label)
+        assert not docker("network", "ls", "-q", "--filter", label)
 
 
 def free_port() -> int:

@@ -9,26 +9,18 @@ v1 and v2 are the Nox image with another label and env; v3 has a HEALTHCHECK tha
 from __future__ import annotations
 
 import json
-import os
-import random
-import subprocess
 import time
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from tests.container.swarm_support import (
-    REPO,
-    EdgeCA,
-    Load,
+    PREFIX,
+    SwarmStack,
     derive_image,
-    docker,
-    free_port,
     make_test_ca,
     nox_image,
-    stand_in_env,
     swarm_node,
 )
 
@@ -42,65 +34,19 @@ VERSIONS = {
 }
 
 
-class Stack:
-    def __init__(self, state_dir: Path, ca: EdgeCA) -> None:
-        prefix = os.environ.get("NOX_CTR_PREFIX", "nox")
-        self.name = f"{prefix}-dep-{uuid.uuid4().hex[:6]}"
-        self.port, self.http_port = free_port(), free_port()
-        self.ca = ca
-        stand_ins = stand_in_env()
-        # every stack gets its own edge subnet: several may run on one engine
-        subnet = f"10.{random.randint(200, 250)}.{random.randint(0, 255)}.0/24"
-        self.env = {
-            **os.environ,
-            "NOX_STACK": self.name,
-            "NOX_EDGE_PORT": str(self.port),
-            "NOX_EDGE_HTTP_PORT": str(self.http_port),
-            "NOX_EDGE_SUBNET": subnet,
-            "NOX_EDGE_IMAGE": stand_ins["NOX_EDGE_IMAGE"],
-            "NOX_TLS_CERT_FILE": str(ca.cert),
-            "NOX_TLS_KEY_FILE": str(ca.key),
-            "SSL_CERT_FILE": str(ca.ca),  # deploy.sh's smoke test verifies the edge with it
-            "NOX_DEPLOY_STATE_DIR": str(state_dir),
-            "POSTGRES_IMAGE": stand_ins["POSTGRES_IMAGE"],
-            "REDIS_IMAGE": stand_ins["REDIS_IMAGE"],
-        }
-
-    def load(self) -> Load:
-        return Load(self.port, tls=self.ca.context())
-
-    def deploy_sh(self, *args: str) -> subprocess.CompletedProcess[str]:
-        cmd = [str(REPO / "scripts" / "deploy.sh"), *args, "--target", "swarm", "--env", "test"]
-        return subprocess.run(cmd, capture_output=True, text=True, env=self.env, check=False)
-
-    def api(self, template: str) -> str:
-        return docker("service", "inspect", "--format", template, f"{self.name}_api")
-
-    def remove(self) -> None:
-        removed = self.deploy_sh("remove")
-        for kind in ("secret", "volume"):
-            names = docker(kind, "ls", "-q", "--filter", f"name={self.name}").split()
-            if names:
-                docker(kind, "rm", *names, check=False)
-        assert removed.returncode == 0, removed.stderr
-        label = f"label=com.docker.stack.namespace={self.name}"
-        assert not docker("ps", "-aq", "--filter", label)
-        assert not docker("network", "ls", "-q", "--filter", label)
-
-
 @pytest.fixture(scope="module")
 def images() -> dict[str, str]:
     base = nox_image()
     return {
-        v: derive_image(f"nox-dep/nox:{v}", f"FROM {base}\n{extra}")
+        v: derive_image(f"{PREFIX}-dep/nox:{v}", f"FROM {base}\n{extra}")
         for v, extra in VERSIONS.items()
     }
 
 
 @pytest.fixture
-def stack(tmp_path: Path) -> Iterator[Stack]:
+def stack(tmp_path: Path) -> Iterator[SwarmStack]:
     with swarm_node():
-        created = Stack(tmp_path / "state", make_test_ca(tmp_path / "tls"))
+        created = SwarmStack(tmp_path / "state", make_test_ca(tmp_path / "tls"))
         try:
             yield created
         finally:
@@ -108,7 +54,7 @@ def stack(tmp_path: Path) -> Iterator[Stack]:
 
 
 def test_rollout_and_automatic_rollback_lose_no_request(
-    stack: Stack, images: dict[str, str]
+    stack: SwarmStack, images: dict[str, str]
 ) -> None:
     init = stack.deploy_sh("init-secrets")
     assert init.returncode == 0, init.stderr
