@@ -69,7 +69,6 @@ def main() -> int:
     api_port, edge_port, http_port = free_port(), free_port(), free_port()
     env = {
         **stand_ins,
-        "EDGE_IMAGE": stand_ins["NOX_EDGE_IMAGE"],
         "NOX_IMAGE": nox_image(),
         "API_PUBLISHED_PORT": str(api_port),
         "EDGE_HTTPS_PORT": str(edge_port),
