@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import importlib
 import sys
+from pathlib import Path
 
 import click
 
@@ -66,6 +67,26 @@ def migrate(revision: str, downgrade: bool) -> None:
         click.echo(f"schema already at {after}; nothing to apply")
     else:
         click.echo(f"schema migrated from {before} to {after}")
+
+
+@main.command("dev-env")
+@click.option(
+    "--dir",
+    "directory",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("."),
+    show_default=True,
+    help="the checkout holding .env.example",
+)
+def dev_env(directory: Path) -> None:
+    """Write a development .env with fresh random secrets for compose (never overwrites)."""
+    from app.devenv import write_dev_env
+
+    written = write_dev_env(directory)
+    if written is None:
+        click.echo(f"{directory / '.env'} exists; left unchanged")
+    else:
+        click.echo(f"wrote {written} with fresh random secrets (development only)")
 
 
 def _register_domains() -> None:

@@ -19,6 +19,8 @@ ENV_PREFIX = "NOX_"
 API_PORT = 8000
 EXECUTOR_PORT = 8001
 PLACEHOLDER = "change-me"
+# `nox dev-env` starts the secret key it generates with this; production refuses such a key
+DEV_ENV_MARK = "nox-dev-"
 PLACEHOLDER_SECRETS = frozenset({"", PLACEHOLDER, "changeme", "secret", "password", "dev"})
 
 
@@ -205,6 +207,11 @@ def production_problems(settings: Settings) -> list[str]:
         problems.append(f"{ENV_PREFIX}SECRET_KEY is a placeholder: set a random value")
     if len(settings.secret_key.get_secret_value()) < 32:
         problems.append(f"{ENV_PREFIX}SECRET_KEY must be at least 32 characters")
+    if settings.secret_key.get_secret_value().startswith(DEV_ENV_MARK):
+        problems.append(
+            f"{ENV_PREFIX}SECRET_KEY comes from a development .env (`nox dev-env`): "
+            "set a production secret"
+        )
     if not settings.database_url or settings.database_url.startswith("sqlite"):
         problems.append(f"{ENV_PREFIX}DATABASE_URL must point at PostgreSQL, not SQLite")
     if not settings.redis_url:

@@ -9,7 +9,9 @@
 
 Environment: NOX_DEPLOY_STATE_DIR (history; default ~/.local/state/nox-deploy),
 NOX_STACK (default nox-ENV), NOX_SECRETS (secret name prefix, default STACK-v1),
-NOX_EDGE_PORT, NOX_SMOKE_URL, NOX_API_REPLICAS, NOX_K8S_NAMESPACE, DOCKER, KUBECTL.
+NOX_EDGE_PORT (HTTPS), NOX_EDGE_IMAGE (first deploy), NOX_SMOKE_URL, NOX_API_REPLICAS,
+NOX_K8S_NAMESPACE, DOCKER, KUBECTL; init-secrets: NOX_TLS_CERT_FILE and NOX_TLS_KEY_FILE
+(the edge's PEM certificate chain and key, stored as the secrets PREFIX-tls-cert/-tls-key).
 """
 
 from __future__ import annotations
@@ -45,6 +47,7 @@ def make_target(kind: str, env: str, state_dir: Path) -> Target:
             docker=os.environ.get("DOCKER", "docker"),
             secrets_prefix=secrets_prefix(env),
             state_dir=state_dir,
+            edge_image=os.environ.get("NOX_EDGE_IMAGE") or None,
         )
     namespace = os.environ.get("NOX_K8S_NAMESPACE", "nox" if env == "prod" else f"nox-{env}")
     return Kubernetes(
@@ -61,7 +64,7 @@ def smoke_url(kind: str, given: str | None) -> str:
     if given or os.environ.get("NOX_SMOKE_URL"):
         return given or os.environ["NOX_SMOKE_URL"]
     if kind == "swarm":
-        return f"http://127.0.0.1:{os.environ.get('NOX_EDGE_PORT', '8080')}"
+        return f"https://127.0.0.1:{os.environ.get('NOX_EDGE_PORT', '443')}"
     raise DeployFailed("set --smoke-url (or NOX_SMOKE_URL) to the public URL of this environment")
 
 
@@ -85,6 +88,7 @@ def init_secrets(env: str, state_dir: Path) -> None:
         text=True,
         check=True,
     ).stdout.split()
+    tls_secrets(docker, prefix, existing)
     if any(f"{prefix}-{n}" in existing for n in values):
         print(f"secrets {prefix}-* exist already; rotate by choosing a new NOX_SECRETS prefix")
         return
@@ -95,6 +99,23 @@ def init_secrets(env: str, state_dir: Path) -> None:
         )  # fmt: skip
         print(f"created secret {prefix}-{name}")
     executor.write_secret(state_dir, prefix, values["executor-secret"])
+
+
+def tls_secrets(docker: str, prefix: str, existing: list[str]) -> None:
+    """The edge's certificate and key come from the operator's files (ACME or a CA), never
+    generated here: a made-up certificate would only teach clients to skip verification."""
+    files = {"tls-cert": "NOX_TLS_CERT_FILE", "tls-key": "NOX_TLS_KEY_FILE"}
+    for name, variable in files.items():
+        if f"{prefix}-{name}" in existing:
+            continue
+        path = os.environ.get(variable)
+        if not path:
+            print(f"secret {prefix}-{name} missing: set {variable} to its PEM file")
+            continue
+        subprocess.run(
+            [docker, "secret", "create", f"{prefix}-{name}", path], check=True, capture_output=True
+        )
+        print(f"created secret {prefix}-{name} from {path}")
 
 
 def main(argv: list[str] | None = None) -> int:

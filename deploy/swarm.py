@@ -4,7 +4,8 @@ Phase 1 runs the migrate job with the new image while the api keeps the running 
 first deploy the api waits at 0 replicas); then the executor container is replaced
 (deploy/executor.py); phase 2 rolls the api with start-first updates that Swarm itself rolls
 back when the new tasks turn unhealthy.
-The edge keeps its image: it holds the host-mode port, so replacing it is a separate step.
+The edge (HAProxy) keeps its image: it holds the host-mode ports, so replacing it is a
+separate step. A first deploy takes it from NOX_EDGE_IMAGE.
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ class Swarm:
     docker: str = "docker"
     secrets_prefix: str = "nox-v1"
     state_dir: Path = Path(".")
+    edge_image: str | None = None  # NOX_EDGE_IMAGE: used until an edge runs
 
     def run(self, *args: str, env: dict[str, str] | None = None) -> str:
         proc = subprocess.run(
@@ -55,10 +57,18 @@ class Swarm:
     def image_of(self, service: str) -> str | None:
         return self.inspect(service, "{{.Spec.TaskTemplate.ContainerSpec.Image}}")
 
+    def edge(self) -> str:
+        running = self.image_of("edge")
+        if running:
+            return running
+        if not self.edge_image:
+            raise RolloutFailed("no edge runs yet: set NOX_EDGE_IMAGE (scripts/airgap-images.sh)")
+        return self.edge_image
+
     def config_rev(self) -> str:
         """Configs are immutable in Swarm: name them after their content."""
         digest = hashlib.sha256()
-        for name in ("edge_proxy.py", "secrets-env.sh"):
+        for name in ("haproxy.cfg", "secrets-env.sh"):
             digest.update((self.stack_file.parent / name).read_bytes())
         return digest.hexdigest()[:12]
 
@@ -166,7 +176,7 @@ class Swarm:
         self.stack_deploy(
             image=running or image,
             migrate_image=image,
-            edge_image=self.image_of("edge") or image,
+            edge_image=self.edge(),
             # first deploy: no api before the schema exists
             replicas=self.api_replicas if running else 0,
         )
@@ -188,10 +198,10 @@ class Swarm:
         except executor.ExecutorFailed as exc:
             raise RolloutFailed(str(exc)) from exc
         before = {"api": (self.started_at("api"), self.image_of("api") != image)}
-        edge = self.image_of("edge") or image
         self.stack_deploy(
-            image=image, migrate_image=migrate_image, edge_image=edge, replicas=self.api_replicas
-        )
+            image=image, migrate_image=migrate_image, edge_image=self.edge(),
+            replicas=self.api_replicas,
+        )  # fmt: skip
         for service, (started, changed) in before.items():
             self.wait_rollout(service, started_before=started, changed=changed)
         self.wait_rollout("edge", started_before=None, changed=False)

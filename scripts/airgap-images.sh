@@ -2,6 +2,7 @@
 # Air-gapped base images: when no registry is reachable, build stand-ins for the python,
 # postgres and redis base images from a Debian mirror (debootstrap + docker import), then
 # point builds and compose at them through PYTHON_IMAGE / POSTGRES_IMAGE / REDIS_IMAGE.
+# The same recipe builds the edge proxy image (Debian HAProxy): NOX_EDGE_IMAGE.
 #
 # They are tagged under a local prefix (default nox-airgap/) and NEVER under the official
 # names: a stand-in must not be mistaken for, or pushed as, the image it imitates.
@@ -29,7 +30,7 @@ while (($#)); do
         --force) FORCE=1 ;;
         --prefix) PREFIX="${2:?--prefix needs a value}"; shift ;;
         --print-env) PRINT_ENV=1 ;;
-        -h | --help) sed -n '2,16p' "${BASH_SOURCE[0]}"; exit 0 ;;
+        -h | --help) sed -n '2,17p' "${BASH_SOURCE[0]}"; exit 0 ;;
         *) echo "unknown argument: $1" >&2; exit 2 ;;
     esac
     shift
@@ -50,10 +51,12 @@ BASE_TAG="${PREFIX}debian:${SUITE}"
 PYTHON_TAG="${PREFIX}python:3.11-slim-${SUITE}"
 POSTGRES_TAG="${PREFIX}postgres:15"
 REDIS_TAG="${PREFIX}redis:7"
+# not a stand-in: the edge proxy itself (Debian's HAProxy), built by the same recipe
+EDGE_TAG="${PREFIX}nox-edge:haproxy-2.6"
 
 print_env() {
-    printf 'PYTHON_IMAGE=%s\nPOSTGRES_IMAGE=%s\nREDIS_IMAGE=%s\n' \
-        "$PYTHON_TAG" "$POSTGRES_TAG" "$REDIS_TAG"
+    printf 'PYTHON_IMAGE=%s\nPOSTGRES_IMAGE=%s\nREDIS_IMAGE=%s\nNOX_EDGE_IMAGE=%s\n' \
+        "$PYTHON_TAG" "$POSTGRES_TAG" "$REDIS_TAG" "$EDGE_TAG"
 }
 if ((PRINT_ENV)); then
     print_env
@@ -126,7 +129,7 @@ if wanted "$BASE_TAG"; then
 else
     log "skip $BASE_TAG (exists; --force rebuilds)"
 fi
-for pair in "$PYTHON_TAG python" "$POSTGRES_TAG postgres" "$REDIS_TAG redis"; do
+for pair in "$PYTHON_TAG python" "$POSTGRES_TAG postgres" "$REDIS_TAG redis" "$EDGE_TAG edge"; do
     read -r tag dir <<<"$pair"
     if wanted "$tag"; then
         build_from_base "$tag" "$dir"

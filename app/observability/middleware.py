@@ -91,6 +91,9 @@ class ObservabilityMiddleware:
                         "route": route,
                         "status": status,
                         "duration_ms": round(elapsed * 1000, 2),
+                        # after uvicorn's proxy-headers step: X-Forwarded-For only when it
+                        # came from NOX_FORWARDED_ALLOW_IPS (the edge), else the peer address
+                        "client": scope["client"][0] if scope.get("client") else "",
                     },
                 )
             request_id_var.reset(token)

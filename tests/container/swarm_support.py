@@ -4,15 +4,19 @@ from __future__ import annotations
 
 import http.client
 import os
+import random
 import socket
+import ssl
 import subprocess
 import threading
 import time
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from tests.container.engine import PREFIX as PREFIX
 from tests.prereq import require, require_binary
 
 REPO = Path(__file__).resolve().parents[2]
@@ -64,7 +68,7 @@ def stand_in_env() -> dict[str, str]:
     return env
 
 
-def nox_image(tag: str = "nox-dep/nox:test") -> str:
+def nox_image(tag: str = f"{PREFIX}-dep/nox:test") -> str:
     """The Nox runtime image: NOX_TEST_IMAGE when CI built it already, else built here."""
     given = os.environ.get("NOX_TEST_IMAGE")
     if given:
@@ -90,6 +94,88 @@ def derive_image(tag: str, dockerfile: str) -> str:
     return tag
 
 
+@dataclass(frozen=True)
+class EdgeCA:
+    """A CA made for one test run and an edge certificate it signed (127.0.0.1, localhost)."""
+
+    ca: Path
+    cert: Path
+    key: Path
+
+    def context(self) -> ssl.SSLContext:
+        """A client context that trusts this CA alone (and verifies the host name)."""
+        return ssl.create_default_context(cafile=str(self.ca))
+
+
+def make_test_ca(directory: Path) -> EdgeCA:
+    directory.mkdir(parents=True, exist_ok=True)
+    ca, ca_key = directory / "ca.pem", directory / "ca.key"
+    cert, key, csr = directory / "edge.pem", directory / "edge.key", directory / "edge.csr"
+    ext = directory / "edge.ext"
+    ext.write_text(
+        "subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth\n"
+        "basicConstraints=CA:FALSE\n"
+    )
+    ec = "-newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2"
+    steps = [
+        f"req -x509 {ec} -subj /CN=nox-test-CA -keyout {ca_key} -out {ca}",
+        f"req {ec} -subj /CN=localhost -keyout {key} -out {csr}",
+        f"x509 -req -in {csr} -CA {ca} -CAkey {ca_key} -CAcreateserial -days 2 -extfile {ext}"
+        f" -out {cert}",
+    ]
+    for step in steps:  # paths come from pytest's tmp_path: no spaces
+        subprocess.run(["openssl", *step.split()], check=True, capture_output=True)
+    return EdgeCA(ca=ca, cert=cert, key=key)
+
+
+class SwarmStack:
+    """A stack deployed by scripts/deploy.sh, HTTPS at its edge with a test CA."""
+
+    def __init__(self, state_dir: Path, ca: EdgeCA, **env: str) -> None:
+        self.name = f"{PREFIX}-dep-{uuid.uuid4().hex[:6]}"
+        self.port, self.http_port = free_port(), free_port()
+        self.ca = ca
+        stand_ins = stand_in_env()
+        # every stack gets its own edge subnet: several may run on one engine
+        subnet = f"10.{random.randint(200, 250)}.{random.randint(0, 255)}.0/24"
+        self.env = {
+            **os.environ,
+            "NOX_STACK": self.name,
+            "NOX_EDGE_PORT": str(self.port),
+            "NOX_EDGE_HTTP_PORT": str(self.http_port),
+            "NOX_EDGE_SUBNET": subnet,
+            "NOX_EDGE_IMAGE": stand_ins["NOX_EDGE_IMAGE"],
+            "NOX_TLS_CERT_FILE": str(ca.cert),
+            "NOX_TLS_KEY_FILE": str(ca.key),
+            "SSL_CERT_FILE": str(ca.ca),  # deploy.sh's smoke test verifies the edge with it
+            "NOX_DEPLOY_STATE_DIR": str(state_dir),
+            "POSTGRES_IMAGE": stand_ins["POSTGRES_IMAGE"],
+            "REDIS_IMAGE": stand_ins["REDIS_IMAGE"],
+            **env,
+        }
+
+    def load(self) -> Load:
+        return Load(self.port, tls=self.ca.context())
+
+    def deploy_sh(self, *args: str) -> subprocess.CompletedProcess[str]:
+        cmd = [str(REPO / "scripts" / "deploy.sh"), *args, "--target", "swarm", "--env", "test"]
+        return subprocess.run(cmd, capture_output=True, text=True, env=self.env, check=False)
+
+    def api(self, template: str) -> str:
+        return docker("service", "inspect", "--format", template, f"{self.name}_api")
+
+    def remove(self) -> None:
+        removed = self.deploy_sh("remove")
+        for kind in ("secret", "volume"):
+            names = docker(kind, "ls", "-q", "--filter", f"name={self.name}").split()
+            if names:
+                docker(kind, "rm", *names, check=False)
+        assert removed.returncode == 0, removed.stderr
+        label = f"label=com.docker.stack.namespace={self.name}"
+        assert not docker("ps", "-aq", "--filter", label)
+        assert not docker("network", "ls", "-q", "--filter", label)
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -98,10 +184,12 @@ def free_port() -> int:
 
 @dataclass
 class Load:
-    """A steady GET loop on loopback: a new connection per request, like separate clients."""
+    """A steady GET loop on loopback: a new connection per request, like separate clients
+    (a new TLS handshake each, verified against ``tls`` when given)."""
 
     port: int
     path: str = "/api/v7/status"
+    tls: ssl.SSLContext | None = None
     max_requests: int = 50_000
     ok: int = 0
     failures: list[str] = field(default_factory=list)
@@ -111,7 +199,11 @@ class Load:
 
     def _loop(self) -> None:
         while not self._stop.is_set() and self.ok + len(self.failures) < self.max_requests:
-            conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=10)
+            conn = (
+                http.client.HTTPSConnection("127.0.0.1", self.port, timeout=10, context=self.tls)
+                if self.tls
+                else http.client.HTTPConnection("127.0.0.1", self.port, timeout=10)
+            )
             started = time.perf_counter()
             try:
                 conn.request("GET", self.path)

@@ -1,4 +1,5 @@
-"""Swarm, for real: deploy v1, roll to v2 and survive a broken v3 without losing a request.
+"""Swarm, for real: deploy v1, roll to v2 and survive a broken v3 without losing a request,
+every request over HTTPS through the HAProxy edge (verified against a CA made here).
 
 Everything goes through scripts/deploy.sh (the code path `dagger call deploy` runs): secrets,
 migrations first, the executor container, `docker stack deploy`, smoke test, history.
@@ -8,23 +9,18 @@ v1 and v2 are the Nox image with another label and env; v3 has a HEALTHCHECK tha
 from __future__ import annotations
 
 import json
-import os
-import subprocess
 import time
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from tests.container.swarm_support import (
-    REPO,
-    Load,
+    PREFIX,
+    SwarmStack,
     derive_image,
-    docker,
-    free_port,
+    make_test_ca,
     nox_image,
-    stand_in_env,
     swarm_node,
 )
 
@@ -38,52 +34,19 @@ VERSIONS = {
 }
 
 
-class Stack:
-    def __init__(self, state_dir: Path) -> None:
-        self.name = f"nox-dep-{uuid.uuid4().hex[:6]}"
-        self.port = free_port()
-        stand_ins = stand_in_env()
-        self.env = {
-            **os.environ,
-            "NOX_STACK": self.name,
-            "NOX_EDGE_PORT": str(self.port),
-            "NOX_DEPLOY_STATE_DIR": str(state_dir),
-            "POSTGRES_IMAGE": stand_ins["POSTGRES_IMAGE"],
-            "REDIS_IMAGE": stand_ins["REDIS_IMAGE"],
-        }
-
-    def deploy_sh(self, *args: str) -> subprocess.CompletedProcess[str]:
-        cmd = [str(REPO / "scripts" / "deploy.sh"), *args, "--target", "swarm", "--env", "test"]
-        return subprocess.run(cmd, capture_output=True, text=True, env=self.env, check=False)
-
-    def api(self, template: str) -> str:
-        return docker("service", "inspect", "--format", template, f"{self.name}_api")
-
-    def remove(self) -> None:
-        removed = self.deploy_sh("remove")
-        for kind in ("secret", "volume"):
-            names = docker(kind, "ls", "-q", "--filter", f"name={self.name}").split()
-            if names:
-                docker(kind, "rm", *names, check=False)
-        assert removed.returncode == 0, removed.stderr
-        label = f"label=com.docker.stack.namespace={self.name}"
-        assert not docker("ps", "-aq", "--filter", label)
-        assert not docker("network", "ls", "-q", "--filter", label)
-
-
 @pytest.fixture(scope="module")
 def images() -> dict[str, str]:
     base = nox_image()
     return {
-        v: derive_image(f"nox-dep/nox:{v}", f"FROM {base}\n{extra}")
+        v: derive_image(f"{PREFIX}-dep/nox:{v}", f"FROM {base}\n{extra}")
         for v, extra in VERSIONS.items()
     }
 
 
 @pytest.fixture
-def stack(tmp_path: Path) -> Iterator[Stack]:
+def stack(tmp_path: Path) -> Iterator[SwarmStack]:
     with swarm_node():
-        created = Stack(tmp_path / "state")
+        created = SwarmStack(tmp_path / "state", make_test_ca(tmp_path / "tls"))
         try:
             yield created
         finally:
@@ -91,7 +54,7 @@ def stack(tmp_path: Path) -> Iterator[Stack]:
 
 
 def test_rollout_and_automatic_rollback_lose_no_request(
-    stack: Stack, images: dict[str, str]
+    stack: SwarmStack, images: dict[str, str]
 ) -> None:
     init = stack.deploy_sh("init-secrets")
     assert init.returncode == 0, init.stderr
@@ -101,7 +64,7 @@ def test_rollout_and_automatic_rollback_lose_no_request(
     assert first.returncode == 0, first.stderr
     print(f"\ndeploy v1 (migrate, executor, 2 api replicas, smoke): {time.monotonic() - t0:.1f}s")
 
-    with Load(stack.port) as during_v2:
+    with stack.load() as during_v2:
         time.sleep(2)
         t0 = time.monotonic()
         second = stack.deploy_sh("deploy", "--image", images["v2"])
@@ -113,7 +76,7 @@ def test_rollout_and_automatic_rollback_lose_no_request(
     assert during_v2.ok > 100
     assert stack.api("{{.Spec.TaskTemplate.ContainerSpec.Image}}") == images["v2"]
 
-    with Load(stack.port) as during_v3:
+    with stack.load() as during_v3:
         time.sleep(2)
         t0 = time.monotonic()
         third = stack.deploy_sh("deploy", "--image", images["v3"])
@@ -129,7 +92,7 @@ def test_rollout_and_automatic_rollback_lose_no_request(
     assert during_v3.ok > 100
     assert stack.api("{{.Spec.TaskTemplate.ContainerSpec.Image}}") == images["v2"]
 
-    with Load(stack.port) as during_rollback:
+    with stack.load() as during_rollback:
         t0 = time.monotonic()
         back = stack.deploy_sh("rollback")
         took_back = time.monotonic() - t0

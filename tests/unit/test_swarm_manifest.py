@@ -43,7 +43,7 @@ def test_secret_files_become_settings_through_the_wrapper() -> None:
 def test_ports_match_the_settings_constants() -> None:
     env = SERVICES["api"]["environment"]
     assert env["NOX_EXECUTOR_URL"].endswith(f":{EXECUTOR_PORT}")
-    assert int(SERVICES["edge"]["environment"]["EDGE_UPSTREAM_PORT"]) == API_PORT
+    assert SERVICES["edge"]["environment"]["EDGE_UPSTREAM"] == f"api:{API_PORT}"
     assert f"127.0.0.1:{EXECUTOR_PORT}/healthz" in executor.HEALTH_CMD
 
 
@@ -71,6 +71,22 @@ def test_only_the_edge_publishes_a_port_and_in_host_mode() -> None:
     published = {n: s["ports"] for n, s in SERVICES.items() if s.get("ports")}
     assert list(published) == ["edge"]
     assert all(p["mode"] == "host" for p in published["edge"])
+
+
+def test_the_api_trusts_forwarded_headers_only_from_the_edge_network() -> None:
+    trusted = SERVICES["api"]["environment"]["NOX_FORWARDED_ALLOW_IPS"]
+    subnet = STACK["networks"]["edge"]["ipam"]["config"][0]["subnet"]
+    assert trusted == subnet and "*" not in trusted
+    assert not STACK["networks"]["edge"].get("attachable")  # nothing else can join it
+    members = {n for n, s in SERVICES.items() if "edge" in s.get("networks", [])}
+    assert members == {"api", "edge"}
+
+
+def test_the_edge_key_is_readable_by_the_proxy_user_alone() -> None:
+    secrets = {s["target"]: s for s in SERVICES["edge"]["secrets"]}
+    key = secrets["edge.pem.key"]
+    assert key["mode"] == 0o400 and key["uid"] != "0"
+    assert "edge.pem" in (REPO / "swarm" / "haproxy.cfg").read_text()
 
 
 def test_the_executor_container_gets_the_sandbox_options_swarm_cannot_express() -> None:
