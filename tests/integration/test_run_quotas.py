@@ -22,7 +22,8 @@ async def test_a_workspace_filled_by_a_run_refuses_the_next_run_until_cleaned(
         fill = "open('big.bin', 'wb').write(b'x' * 5000)"
         first = await client.post("/api/v7/run/python", json={"code": fill}, headers=auth)
         assert first.status_code == 200
-        assert first.json()["status"] == "ok", first.json()
+        # Stopped by the watch when it saw the write in time; a run this short may end first.
+        assert first.json()["status"] in ("disk_limit", "ok"), first.json()
         refused = await client.post("/api/v7/run/python", json={"code": "print(1)"}, headers=auth)
         assert refused.status_code == 429
         assert refused.json()["limit"] == "workspace_bytes"
