@@ -14,7 +14,7 @@ from typing import Any
 import httpx
 import pytest
 from joserfc import jwt
-from joserfc.jwk import OctKey, RSAKey
+from joserfc.jwk import OctKey, OKPKey, RSAKey
 
 from app.auth.oauth.errors import LoginFailedError
 from app.auth.oauth.idtoken import validate_id_token
@@ -34,7 +34,9 @@ KEY = _key("k1")
 ROTATED = _key("k2")
 
 
-def _runtime(keys: list[RSAKey], issuer: str = ISSUER) -> tuple[OAuthRuntime, list[str]]:
+def _runtime(
+    keys: list[Any], issuer: str = ISSUER, algs: list[str] | None = None
+) -> tuple[OAuthRuntime, list[str]]:
     fetched: list[str] = []
 
     def handler(request: httpx.Request) -> httpx.Response:
@@ -47,7 +49,7 @@ def _runtime(keys: list[RSAKey], issuer: str = ISSUER) -> tuple[OAuthRuntime, li
                     "authorization_endpoint": f"{ISSUER}/auth",
                     "token_endpoint": f"{ISSUER}/token",
                     "jwks_uri": f"{ISSUER}/jwks",
-                    "id_token_signing_alg_values_supported": ["RS256", "HS256", "none"],
+                    "id_token_signing_alg_values_supported": algs or ["RS256", "HS256", "none"],
                 },
             )
         return httpx.Response(200, json={"keys": [k.as_dict(private=False) for k in keys]})
@@ -163,3 +165,28 @@ async def test_microsoft_tenant_placeholder_is_filled_from_tid() -> None:
     assert (await _validate(_sign(good), runtime, "microsoft"))["tid"] == tid
     with pytest.raises(LoginFailedError, match="'iss'"):
         await _validate(_sign({**good, "tid": "another-tenant"}), runtime, "microsoft")
+
+
+@pytest.mark.parametrize("published", [["HS256"], ["none"], ["HS256", "none"], ["XYZ1"]])
+async def test_a_provider_publishing_no_accepted_algorithm_is_refused_not_widened(
+    published: list[str],
+) -> None:
+    """An empty allow-list would let joserfc fall back to its own set, HS256 included: an HS256
+    token made with an `oct` key from the provider's own key set must not pass."""
+    secret = OctKey.import_key("s" * 32, parameters={"kid": "oct1"})
+    runtime, _ = _runtime([KEY, secret], algs=published)
+    token = jwt.encode({"alg": "HS256", "kid": "oct1"}, _claims(), secret)
+    with pytest.raises(LoginFailedError) as failed:
+        await _validate(token, runtime)
+    assert failed.value.reason == "invalid_id_token"
+    assert "none of which Nox accepts" in failed.value.detail
+
+
+# joserfc warns that RFC 9864 deprecates the name "EdDSA"; providers still publish it.
+@pytest.mark.filterwarnings("ignore::joserfc.errors.SecurityWarning")
+@pytest.mark.parametrize("alg", ["Ed25519", "EdDSA"])
+async def test_an_eddsa_provider_works(alg: str) -> None:
+    key = OKPKey.generate_key("Ed25519", parameters={"kid": "ed1"})
+    runtime, _ = _runtime([key], algs=[alg])
+    token = jwt.encode({"alg": alg, "kid": "ed1"}, _claims(), key, algorithms=[alg])
+    assert (await _validate(token, runtime))["sub"] == "u1"

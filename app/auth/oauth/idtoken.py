@@ -24,8 +24,13 @@ from app.auth.oauth.runtime import OAuthRuntime
 
 log = logging.getLogger(__name__)
 
-# Asymmetric algorithms only: "none" and HMAC (keyed with the client secret) are never accepted.
-ALLOWED_ALGORITHMS = ("RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384")
+# Asymmetric algorithms only: "none" and HMAC (keyed with the client secret) are never accepted,
+# whatever a provider publishes. The list handed to joserfc is never empty: an empty one would
+# mean joserfc's own recommended set, which includes HS256.
+ALLOWED_ALGORITHMS = (
+    "RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384",
+    "Ed25519", "EdDSA",  # RFC 9864's Ed25519, and the older name providers still publish
+)  # fmt: skip
 CLOCK_LEEWAY_S = 60
 
 
@@ -44,9 +49,16 @@ def _expected_issuer(metadata: dict[str, Any], claims: dict[str, Any]) -> str:
     return issuer
 
 
-def _algorithms(metadata: dict[str, Any]) -> list[str]:
+def _algorithms(provider: ProviderConfig, metadata: dict[str, Any]) -> list[str]:
     offered = metadata.get("id_token_signing_alg_values_supported") or ["RS256"]
-    return [alg for alg in ALLOWED_ALGORITHMS if alg in offered]
+    accepted = [alg for alg in ALLOWED_ALGORITHMS if alg in offered]
+    if not accepted:
+        raise _fail(
+            provider,
+            f"the provider signs ID tokens with {', '.join(map(str, offered))}, none of which "
+            f"Nox accepts ({', '.join(ALLOWED_ALGORITHMS)})",
+        )
+    return accepted
 
 
 def _decode(token: str, keys: KeySet, algorithms: list[str]) -> dict[str, Any]:
@@ -58,7 +70,7 @@ async def validate_id_token(
 ) -> dict[str, Any]:
     """The verified claims of ``id_token``; raises LoginFailedError on any failed check."""
     metadata = await runtime.metadata(provider)
-    algorithms = _algorithms(metadata)
+    algorithms = _algorithms(provider, metadata)
     try:
         try:
             claims = _decode(id_token, await runtime.jwks(provider), algorithms)
