@@ -71,6 +71,17 @@ async def as_jsonl(events: AsyncIterator[AuditEventPublic]) -> AsyncIterator[str
         yield event.model_dump_json() + "\n"
 
 
+# A cell a spreadsheet would read as a formula (OWASP "CSV Injection"): prefixed with a quote so
+# it stays text. Only the CSV export does this; the JSONL export stays exact.
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def spreadsheet_safe(value: object) -> object:
+    if isinstance(value, str) and value.startswith(FORMULA_STARTS):
+        return "'" + value
+    return value
+
+
 async def as_csv(events: AsyncIterator[AuditEventPublic]) -> AsyncIterator[str]:
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=EXPORT_FIELDS)
@@ -78,7 +89,7 @@ async def as_csv(events: AsyncIterator[AuditEventPublic]) -> AsyncIterator[str]:
     async for event in events:
         row = event.model_dump(mode="json")
         row["detail"] = json.dumps(row["detail"], sort_keys=True)
-        writer.writerow(row)
+        writer.writerow({key: spreadsheet_safe(value) for key, value in row.items()})
         yield buffer.getvalue()
         buffer.seek(0)
         buffer.truncate()
