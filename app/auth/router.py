@@ -84,6 +84,8 @@ async def dev_login(
         raise NoxProblem(404, "Not Found", "development login is disabled")
     user = await get_or_create_by_email(session=session, email=body.email, admin=body.admin)
     await session.commit()
+    if body.admin:  # may have promoted an existing user: no replica may keep the old role
+        await invalidate_all(state.store)
     await session.refresh(user, ["identities"])
     caller = Caller.of(user)
     session_id = await create_session(store=state.store, settings=state.settings, user_id=user.id)

@@ -22,6 +22,10 @@ def _key(session_id: str) -> str:
     return "sess:" + hashlib.sha256(session_id.encode()).hexdigest()
 
 
+def _cutoff_key(user_id: int) -> str:
+    return f"sess-cutoff:{user_id}"
+
+
 async def create_session(*, store: Store, settings: Settings, user_id: int) -> str:
     """A fresh random id at every login: an id set before login is never promoted."""
     session_id = secrets.token_urlsafe(32)
@@ -40,7 +44,8 @@ async def load_session(*, store: Store, settings: Settings, session_id: str) -> 
         return None
     record = json.loads(raw)
     left = record["created"] + settings.session_absolute_s - time.time()
-    if left <= 0:
+    cutoff = await store.get(_cutoff_key(int(record["user_id"])))
+    if left <= 0 or (cutoff is not None and record["created"] <= float(cutoff)):
         await store.delete(_key(session_id))
         return None
     await store.set(_key(session_id), raw, int(min(settings.session_idle_s, left)) or 1)
@@ -49,6 +54,12 @@ async def load_session(*, store: Store, settings: Settings, session_id: str) -> 
 
 async def revoke_session(*, store: Store, session_id: str) -> None:
     await store.delete(_key(session_id))
+
+
+async def revoke_user_sessions(*, store: Store, settings: Settings, user_id: int) -> None:
+    """Every session of ``user_id`` opened until now stops working, for good: sessions are
+    not indexed by user, so a cut-off time is kept for as long as any of them could live."""
+    await store.set(_cutoff_key(user_id), repr(time.time()), settings.session_absolute_s)
 
 
 def set_session_cookie(response: Response, settings: Settings, session_id: str) -> None:

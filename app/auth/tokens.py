@@ -70,6 +70,18 @@ async def list_tokens(*, session: AsyncSession, user: HasUserId) -> list[ApiToke
     return list(result.scalars())
 
 
+async def revoke_all_tokens(*, session: AsyncSession, user_id: int) -> int:
+    """Revoke every live token of ``user_id``; how many there were."""
+    result = await session.execute(
+        select(ApiToken).where(ApiToken.user_id == user_id, ApiToken.revoked_at.is_(None))
+    )
+    tokens = list(result.scalars())
+    for token in tokens:
+        token.revoked_at = utcnow()
+    await session.flush()
+    return len(tokens)
+
+
 async def revoke_token(*, session: AsyncSession, user: HasUserId, token_id: int) -> ApiToken | None:
     token = await session.get(ApiToken, token_id)
     if token is None or token.user_id != user.id:

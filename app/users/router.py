@@ -9,6 +9,8 @@ from fastapi import APIRouter, Query, Request
 from app.audit.service import record
 from app.auth.cache import invalidate_all
 from app.auth.deps import AdminUser
+from app.auth.sessions import revoke_user_sessions
+from app.auth.tokens import revoke_all_tokens
 from app.db import SessionDep
 from app.errors import NoxProblem
 from app.state import StateDep
@@ -45,8 +47,17 @@ async def update_user(
     if user.id == admin.id and (body.role == "user" or body.is_active is False):
         raise NoxProblem(409, "Conflict", "admins cannot demote or deactivate themselves")
     changes = body.model_dump(exclude_none=True)
+    deactivating = user.is_active and body.is_active is False
     await service.update_user(session=session, user=user, **changes)
+    # Deactivation ends every credential for good: reactivating does not bring them back.
+    revoked = await revoke_all_tokens(session=session, user_id=user.id) if deactivating else 0
     await session.commit()
+    if deactivating:
+        await revoke_user_sessions(store=state.store, settings=state.settings, user_id=user.id)
+        await record(
+            request, action="auth.credentials.revoke", outcome="success", actor_id=admin.id,
+            target=f"user:{user_id}", detail={"tokens": revoked, "sessions": "all"},
+        )  # fmt: skip
     await invalidate_all(state.store)
     await record(
         request,
