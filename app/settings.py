@@ -134,6 +134,7 @@ class Settings(BaseSettings):
     session_idle_s: int = 8 * 3600
     session_absolute_s: int = 7 * 24 * 3600
     oauth_state_ttl_s: int = 600
+    login_starts_per_minute: int = 30  # per client address: each start stores a pending login
     auth_cache_ttl_s: float = 60.0
 
     google_client_id: str = ""

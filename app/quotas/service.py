@@ -61,6 +61,16 @@ async def check_request_rate(*, store: Store, settings: Settings, user: Caller) 
         )
 
 
+async def check_login_rate(*, store: Store, settings: Settings, client: str) -> None:
+    """Login starts per client address: each stores a pending record for a while."""
+    limit = settings.login_starts_per_minute
+    window = int(time.time() // 60)
+    count = await store.incr(f"q:login:{client}:{window}", 1, ttl_s=120)
+    if count > limit:
+        retry = 60 - int(time.time() % 60)
+        raise _refuse("login_starts_per_minute", f"more than {limit} login starts a minute", retry)
+
+
 @asynccontextmanager
 async def run_slot(*, store: Store, settings: Settings, user: Caller) -> AsyncIterator[None]:
     """Hold one of the user's concurrent-run slots and count the run against the day."""

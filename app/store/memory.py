@@ -1,17 +1,44 @@
-"""In-process store for the embedded single-process mode."""
+"""In-process store for the embedded single-process mode.
+
+Expired keys are swept as writes arrive (not only when read again), and the store holds at most
+``max_keys``: past that the oldest keys go first. Anonymous traffic (login starts) can then
+neither grow it without bound nor keep dead keys alive.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import time
 
+DEFAULT_MAX_KEYS = 100_000
+_SWEEP_EVERY = 1024  # writes between two sweeps of expired keys
+
 
 class MemoryStore:
     name = "memory"
 
-    def __init__(self) -> None:
+    def __init__(self, max_keys: int = DEFAULT_MAX_KEYS) -> None:
         self._data: dict[str, tuple[bytes, float | None]] = {}
         self._lock = asyncio.Lock()
+        self.max_keys = max_keys
+        self._writes = 0
+
+    def __len__(self) -> int:
+        return len(self._data)
+
+    def _put(self, key: str, item: tuple[bytes, float | None]) -> None:
+        self._data.pop(key, None)  # re-inserted: insertion order is age order
+        self._data[key] = item
+        self._writes += 1
+        if self._writes % _SWEEP_EVERY == 0 or len(self._data) > self.max_keys:
+            self._sweep()
+
+    def _sweep(self) -> None:
+        now = time.monotonic()
+        for key in [k for k, (_, expires) in self._data.items() if expires and expires <= now]:
+            del self._data[key]
+        while len(self._data) > self.max_keys:  # still full: the oldest go
+            del self._data[next(iter(self._data))]
 
     def _live(self, key: str) -> tuple[bytes, float | None] | None:
         item = self._data.get(key)
@@ -28,7 +55,7 @@ class MemoryStore:
 
     async def set(self, key: str, value: bytes | str, ttl_s: int) -> None:
         data = value.encode() if isinstance(value, str) else value
-        self._data[key] = (data, time.monotonic() + ttl_s)
+        self._put(key, (data, time.monotonic() + ttl_s))
 
     async def getdel(self, key: str) -> bytes | None:
         item = self._live(key)
@@ -51,7 +78,7 @@ class MemoryStore:
                 expires = item[1]
                 value = float(item[0]) + amount
             text = str(int(value)) if value.is_integer() else repr(value)
-            self._data[key] = (text.encode(), expires)
+            self._put(key, (text.encode(), expires))
             return value
 
     async def ttl(self, key: str) -> int:

@@ -121,6 +121,8 @@ def oauth_settings(peer: OidcPeer, tmp_path: Path, **overrides: Any) -> Settings
         "public_url": peer.public_url,
         "dev_login": False,
         "admin_emails": [ADMIN_EMAIL],
+        # The suite starts hundreds of logins from 127.0.0.1 within minutes.
+        "login_starts_per_minute": 100_000,
         "oidc_providers": [
             OIDCProviderSettings(
                 name=name,
@@ -241,4 +243,5 @@ def env_for(settings: Settings) -> dict[str, str]:
         "NOX_REDIS_URL": settings.redis_url,
         "NOX_DATA_DIR": str(settings.data_dir),
         "NOX_SANDBOX_BACKEND": "fallback",
+        "NOX_LOGIN_STARTS_PER_MINUTE": str(settings.login_starts_per_minute),
     }

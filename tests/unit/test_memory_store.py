@@ -29,3 +29,20 @@ async def test_incr_keeps_the_first_expiry_and_counts_concurrently() -> None:
     assert 0 < await store.ttl("n") <= 60
     assert await store.incr_float("cpu", 0.25) == 0.25
     assert await store.incr_float("cpu", 0.5) == 0.75
+
+
+async def test_ten_thousand_pending_logins_keep_the_store_bounded() -> None:
+    store = MemoryStore(max_keys=1000)
+    await store.set("sess:live-session", "user 1", 3600)
+    for i in range(10_000):
+        await store.set(f"oauth:pending:{i}", "x", 600)
+    assert len(store) <= 1000
+    assert await store.get("oauth:pending:9999") == b"x"  # the newest stay, the oldest went
+
+
+async def test_expired_keys_are_swept_without_being_read_again() -> None:
+    store = MemoryStore()
+    for i in range(2000):
+        await store.set(f"k{i}", "x", 0)  # already expired
+    await asyncio.sleep(0)
+    assert len(store) < 1100  # swept as later writes arrived, never read

@@ -37,6 +37,7 @@ from app.auth.sessions import (
 )
 from app.db import SessionDep
 from app.observability.metrics import LOGINS
+from app.quotas.service import check_login_rate
 from app.state import StateDep
 
 log = logging.getLogger(__name__)
@@ -98,6 +99,8 @@ async def login(
     next: Annotated[str | None, Query(max_length=4096)] = None,
 ) -> RedirectResponse:
     label = name if name in runtime.providers else "unknown"
+    client = request.client.host if request.client else "unknown"
+    await check_login_rate(store=state.store, settings=state.settings, client=client)
     try:
         provider = _provider(runtime, name)
         try:
