@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from typing import Annotated
+from urllib.parse import urlsplit
 
 from fastapi import Depends, Request
 from sqlalchemy import select
@@ -68,6 +69,36 @@ async def _by_session(state: AppState, session_id: str) -> Caller:
     return caller
 
 
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+SAME_SITE_FETCHES = frozenset({"same-origin", "none"})
+
+
+def _origin(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}".lower()
+
+
+def check_same_origin(request: Request, public_url: str) -> None:
+    """A state-changing request that authenticates by cookie must come from Nox's own pages
+    (CSRF: a form on another site, a sibling subdomain included, would carry the cookie).
+    Browsers say where a request comes from in Sec-Fetch-Site and Origin; a client that sends
+    neither is not a browser. Bearer-token requests never reach this check."""
+    if request.method in SAFE_METHODS:
+        return
+    fetch_site = request.headers.get("sec-fetch-site")
+    origin = request.headers.get("origin")
+    allowed = {_origin(public_url), _origin(str(request.base_url))}
+    if (fetch_site is not None and fetch_site not in SAME_SITE_FETCHES) or (
+        origin is not None and origin.lower() not in allowed
+    ):
+        raise NoxProblem(
+            403, "Forbidden",
+            "a cross-site request cannot use the session cookie: send it from this site or "
+            "use a Bearer token",
+            type_="https://nox.dev/problems/cross-site-request",
+        )  # fmt: skip
+
+
 async def current_user(request: Request) -> Caller:
     """The caller, authenticated and counted against their request rate.
 
@@ -86,6 +117,7 @@ async def current_user(request: Request) -> Caller:
         session_id = request.cookies.get(SESSION_COOKIE)
         if not session_id:
             raise _unauthorized("no credentials: send a Bearer token or log in")
+        check_same_origin(request, state.settings.public_url)
         caller = await _by_session(state, session_id)
     if not caller.is_active:
         raise NoxProblem(403, "Forbidden", "this account is deactivated")
