@@ -7,6 +7,7 @@ no-follow, fd-relative work (``app.sandbox.workspace``); this layer decides who 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable
+from http import HTTPStatus
 from typing import TypeVar
 
 from fastapi import Request
@@ -21,13 +22,7 @@ from app.sandbox.service import executor_unavailable
 from app.state import get_state
 
 T = TypeVar("T")
-_STATUS = {"invalid": 422, "not_found": 404, "too_large": 413, "quota": 429}
-_TITLE = {
-    422: "Unprocessable Content",
-    404: "Not Found",
-    413: "Content Too Large",
-    429: "Too Many Requests",
-}
+_STATUS = {"invalid": 422, "not_found": 404, "too_large": 413, "quota": 429, "conflict": 409}
 
 
 async def _guard(operation: str, call: Awaitable[T]) -> T:
@@ -37,7 +32,7 @@ async def _guard(operation: str, call: Awaitable[T]) -> T:
     except WorkspaceError as exc:
         FILE_OPERATIONS.labels(operation=operation, outcome=exc.kind).inc()
         status = _STATUS[exc.kind]
-        raise NoxProblem(status, _TITLE[status], exc.detail) from exc
+        raise NoxProblem(status, HTTPStatus(status).phrase, exc.detail) from exc
     except ExecutorUnavailable as exc:
         FILE_OPERATIONS.labels(operation=operation, outcome="unavailable").inc()
         raise executor_unavailable(exc) from exc

@@ -107,7 +107,9 @@ class ExecutorUnavailable(RuntimeError):
 class WorkspaceError(ValueError):
     """A file operation was refused (bad name, symlink escape, missing file)."""
 
-    def __init__(self, kind: Literal["invalid", "not_found", "too_large", "quota"], detail: str):
+    def __init__(
+        self, kind: Literal["invalid", "not_found", "too_large", "quota", "conflict"], detail: str
+    ):
         self.kind = kind
         self.detail = detail
         super().__init__(detail)

@@ -57,6 +57,22 @@ def split_path(path: str) -> list[str]:
     return parts
 
 
+def _is_a_directory(path: str) -> WorkspaceError:
+    return WorkspaceError("conflict", f"'{path}' is a directory, not a file")
+
+
+def _not_a_directory(part: str, dir_fd: int) -> WorkspaceError:
+    """A path component that is not a directory: a planted symlink (refused as invalid) or a
+    file where a directory is expected (a conflict with what the workspace holds)."""
+    try:
+        info = os.stat(part, dir_fd=dir_fd, follow_symlinks=False)
+    except OSError:
+        return WorkspaceError("invalid", f"'{part}' is not a directory")
+    if stat.S_ISLNK(info.st_mode):
+        return WorkspaceError("invalid", f"'{part}' is a symlink or not a directory")
+    return WorkspaceError("conflict", f"'{part}' is a file, not a directory")
+
+
 class Workspaces:
     """All workspaces under one root; ``owner`` (uid, gid) is given when the server is root."""
 
@@ -112,10 +128,8 @@ class Workspaces:
                     next_fd = os.open(part, _DIR_FLAGS, dir_fd=fd)
                 except FileNotFoundError:
                     raise WorkspaceError("not_found", "no such file in the workspace") from None
-                except (NotADirectoryError, OSError) as exc:
-                    raise WorkspaceError(
-                        "invalid", f"'{part}' is a symlink or not a directory"
-                    ) from exc
+                except OSError as exc:
+                    raise _not_a_directory(part, fd) from exc
                 os.close(fd)
                 fd = next_fd
             yield fd
@@ -140,7 +154,7 @@ class Workspaces:
                 info = os.fstat(fd)
             except IsADirectoryError:
                 os.unlink(tmp, dir_fd=dir_fd)
-                raise WorkspaceError("invalid", "path is a directory") from None
+                raise _is_a_directory(path) from None
             except OSError:
                 os.unlink(tmp, dir_fd=dir_fd)
                 raise
@@ -158,8 +172,11 @@ class Workspaces:
                 raise WorkspaceError("not_found", "no such file in the workspace") from None
             except OSError as exc:  # ELOOP for a symlink, ENXIO for a socket
                 raise WorkspaceError("invalid", "not a regular file (symlink?)") from exc
+            info = os.fstat(fd)
+            if stat.S_ISDIR(info.st_mode):
+                os.close(fd)
+                raise _is_a_directory(path)
             with os.fdopen(fd, "rb") as src:
-                info = os.fstat(fd)
                 if not stat.S_ISREG(info.st_mode):
                     raise WorkspaceError("invalid", "not a regular file")
                 if info.st_size > self.max_file_bytes:
@@ -174,7 +191,7 @@ class Workspaces:
             except FileNotFoundError:
                 raise WorkspaceError("not_found", "no such file in the workspace") from None
             if stat.S_ISDIR(info.st_mode):
-                raise WorkspaceError("invalid", "path is a directory")
+                raise _is_a_directory(path)
             # unlink removes the entry itself: a symlink goes, its target stays.
             os.unlink(parts[-1], dir_fd=dir_fd)
 
