@@ -1,6 +1,7 @@
 """The HAProxy edge of the Swarm stack, for real: HTTPS with HTTP/2 and HSTS, 301 from plain
-HTTP, 413 for a body over the limit before the api sees it, a slow client cut by the edge's
-timeout while others are served, and X-Forwarded-For believed only from the edge.
+HTTP, 413 for a body over the limit before the api sees it, 400 for an oversized head, a
+slow client cut by the edge's timeout while others are served, and X-Forwarded-For believed
+only from the edge.
 
 One stack (deployed by scripts/deploy.sh) serves the whole module; its edge limits are set
 small so the tests stay fast: a 1 MiB body limit and a 3 s request-head timeout.
@@ -129,6 +130,25 @@ def test_a_body_over_the_limit_gets_413_from_the_edge(stack: SwarmStack) -> None
     conn.close()
     assert response.status == 401
     assert response.getheader("Content-Type") == "application/problem+json"
+
+
+def test_oversized_request_heads_are_refused_by_the_edge(stack: SwarmStack) -> None:
+    # one 20 KiB header (the edge buffers 15 KiB of head), then 150 small headers (cap 100)
+    for headers in ({"X-Big": "a" * 20_000}, {f"X-H{i}": "1" for i in range(150)}):
+        conn = https(stack)
+        conn.request("GET", "/api/v7/status", headers=headers)
+        response = conn.getresponse()
+        response.read()
+        conn.close()
+        assert response.status == 400, (len(headers), response.status)
+        assert "problem+json" not in (response.getheader("Content-Type") or "")
+    # an ordinary head passes
+    conn = https(stack)
+    conn.request("GET", "/api/v7/status", headers={"X-Small": "a" * 1000})
+    response = conn.getresponse()
+    response.read()
+    conn.close()
+    assert response.status == 200
 
 
 def test_a_slow_client_is_cut_by_the_edge_while_others_are_served(stack: SwarmStack) -> None:
