@@ -15,7 +15,12 @@ import pytest
 from app.settings import API_PORT, ENV_PREFIX, EXECUTOR_PORT, Settings
 from tests.container.engine import REPO, Compose
 
-COMPOSE_FILES = ["compose.yaml", "compose.dev.yaml", "compose.override.yaml"]
+COMPOSE_FILES = [
+    "compose.yaml",
+    "compose.dev.yaml",
+    "compose.override.yaml",
+    "compose.cgroups.yaml",
+]
 REQUIRED = ["NOX_SECRET_KEY", "NOX_EXECUTOR_SECRET", "POSTGRES_PASSWORD", "REDIS_PASSWORD"]
 SECRETS = {name: "s" * 40 for name in REQUIRED}
 VARIABLE = re.compile(r"\$\{([A-Z0-9_]+)")
@@ -56,6 +61,7 @@ def test_every_nox_variable_is_a_settings_field() -> None:
             "NOX_EDGE_IMAGE",
             "NOX_IMAGE_VERSION",
             "NOX_IMAGE_REVISION",
+            "NOX_CGROUP_SUBTREE",  # a host path component for compose.cgroups.yaml's mounts
         }
     } <= fields
 
