@@ -8,9 +8,9 @@ accepted and ignored: code is no longer written into the workspace before it run
 from __future__ import annotations
 
 import shlex
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Request, UploadFile
+from fastapi import APIRouter, Form, Query, Request, UploadFile
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
@@ -46,13 +46,22 @@ async def health() -> dict[str, str]:
 
 @router.post("/put")
 async def put(
-    f: UploadFile, request: Request, user: CurrentUser, settings: SettingsDep, path: str = ""
+    request: Request,
+    user: CurrentUser,
+    settings: SettingsDep,
+    path: str = "",
+    f: UploadFile | None = None,
+    file: UploadFile | None = None,  # the earlier Nox's tests sent this shape,
+    form_path: Annotated[str, Form(alias="path")] = "",  # with the path as a form field
 ) -> dict[str, str]:
+    upload = f or file
+    if upload is None:
+        raise NoxProblem(422, "Unprocessable Content", "send the file as multipart field 'f'")
     limit = settings.sandbox.upload_bytes
-    data = await f.read(limit + 1)
+    data = await upload.read(limit + 1)
     if len(data) > limit:
         raise NoxProblem(413, "Content Too Large", f"upload is over {limit} bytes")
-    target = path or f.filename or ""
+    target = path or form_path or upload.filename or ""
     info = await files.put_file(request, user=user, path=target, data=data)
     return {"message": f"Uploaded {info.size} bytes to {info.path}"}
 
@@ -74,18 +83,32 @@ async def run_sh(body: LegacyShell, request: Request, user: CurrentUser) -> JSON
 
 @router.get("/list")
 async def list_(request: Request, user: CurrentUser, path: str = "") -> dict[str, Any]:
-    prefix = path.strip("/") + "/" if path.strip("/") else ""
-    found = await files.list_files(request, user=user, prefix=prefix)
+    """A directory's files, or the file itself; a path that is neither answers 404 "Path not
+    found", as the earlier Nox did."""
+    name = path.strip("/")
+    found = await files.list_files(request, user=user, prefix=name)
+    for entry in found:
+        if name and entry.path == name:
+            return {"type": "file", "name": name, "size": entry.size, "modified": entry.modified}
+    prefix = name + "/" if name else ""
+    inside = [f for f in found if f.path.startswith(prefix)]
+    if name and not inside:
+        raise NoxProblem(404, "Not Found", "Path not found")
     entries = [
         {"type": "file", "name": f.path[len(prefix) :], "size": f.size, "modified": f.modified}
-        for f in found
+        for f in inside
     ]
     return {"type": "directory", "path": path, "files": entries}
 
 
 @router.get("/cat")
 async def cat(request: Request, user: CurrentUser, path: str = Query()) -> dict[str, str]:
-    data = await files.get_file(request, user=user, path=path)
+    try:
+        data = await files.get_file(request, user=user, path=path)
+    except NoxProblem as problem:
+        if problem.status != 404:
+            raise
+        raise NoxProblem(404, "Not Found", f"File not found: {path}") from problem
     try:
         return {"content": data.decode()}
     except UnicodeDecodeError:
