@@ -113,6 +113,7 @@ class LocalExecutor(ABC):
         )
         self.cgroups, self.cgroup_problem = run_cgroups(settings)
         self.indexes = WorkspaceIndexes()
+        self._removals: set[asyncio.Future[None]] = set()
         self.filter_problem = self._filter_problem()
         self._announce()
         self.workspaces = Workspaces(
@@ -176,7 +177,7 @@ class LocalExecutor(ABC):
                 raise ExecutorUnavailable(f"cannot start the sandbox: {exc}") from exc
             finally:
                 if launch.group is not None:
-                    await asyncio.to_thread(launch.group.remove)
+                    self._remove_later(launch.group)
                 if launch.disk is not None:
                     await asyncio.to_thread(launch.disk.stop)
         finally:
@@ -184,6 +185,14 @@ class LocalExecutor(ABC):
         self._check_cgroup_entry(result)
         self.check_setup(result)
         return result
+
+    def _remove_later(self, group: RunGroup) -> None:
+        """Off the run's path: the usage was read and every process killed already, and an
+        exiting process can keep the group busy for a few milliseconds. A group an executor
+        crash leaves behind is swept at the next start."""
+        task = asyncio.get_running_loop().run_in_executor(None, group.remove)
+        self._removals.add(task)
+        task.add_done_callback(self._removals.discard)
 
     async def _disk_watch(self, request: RunRequest, workspace: Path) -> DiskWatch | None:
         quota = request.workspace_quota
@@ -257,4 +266,5 @@ class LocalExecutor(ABC):
         return index.usage()
 
     async def aclose(self) -> None:
-        return None
+        if self._removals:  # let the last run groups go before the process does
+            await asyncio.gather(*self._removals, return_exceptions=True)
