@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import re
 import secrets
+import shutil
 import stat
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -194,6 +195,21 @@ class Workspaces:
                 raise _is_a_directory(path)
             # unlink removes the entry itself: a symlink goes, its target stays.
             os.unlink(parts[-1], dir_fd=dir_fd)
+
+    def remove(self, workspace: str, relative: str) -> None:
+        """Remove an entry a run made, folder or not, without following links (a run over
+        its quota loses what it made last, ``disk.DiskWatch.stop``)."""
+        parts = relative.split("/")
+        try:
+            with self._parent(workspace, parts, create=False) as dir_fd:
+                info = os.stat(parts[-1], dir_fd=dir_fd, follow_symlinks=False)
+                if stat.S_ISDIR(info.st_mode):
+                    # rmtree with dir_fd works fd-relative and never follows a link.
+                    shutil.rmtree(parts[-1], dir_fd=dir_fd)
+                else:
+                    os.unlink(parts[-1], dir_fd=dir_fd)
+        except (WorkspaceError, OSError):
+            return  # gone already, or behind a link: nothing of the workspace to remove
 
     def _walk(self, workspace: str) -> Iterator[tuple[str, os.stat_result]]:
         self.ensure(workspace)
