@@ -21,8 +21,6 @@ for i in range(40):
             out.write(block)
 print("wrote everything")
 """
-# touch through xargs: C, not a Python loop, so the rig's 1 s of CPU is far from the limit.
-MANY = "mkdir -p d/e && cd d/e && seq 1 20000 | xargs touch"
 
 
 async def test_a_run_filling_its_workspace_is_stopped_within_one_file_of_the_quota(
@@ -44,19 +42,6 @@ async def clean_by_api(rig: Rig, token: str) -> None:
     listing = (await rig.client.get("/api/v7/files", headers=rig.auth(token))).json()["files"]
     for item in listing:
         await rig.client.delete(f"/api/v7/files/{item['path']}", headers=rig.auth(token))
-
-
-async def test_too_many_files_are_stopped_at_the_file_quota(rig: Rig) -> None:
-    body = await rig.shell(rig.bob, MANY, timeout_s=5)
-    assert body["status"] == "disk_limit", body
-    root = rig.workspace(await user_id(rig, rig.bob))
-    entries = sum(1 for _ in root.rglob("*"))  # files and folders both count
-    assert entries == rig.settings.quotas.workspace_files, entries
-    for path in sorted(root.rglob("*"), reverse=True):  # too many files to delete one by one
-        path.rmdir() if path.is_dir() else path.unlink()
-    app_state(rig.client).executor.indexes.get(
-        root
-    ).rescan()  # files removed behind its back, as an operator would
 
 
 async def test_accounted_usage_equals_a_fresh_walk_after_uploads_deletes_and_runs(
