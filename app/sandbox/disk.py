@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import select
 import stat
 import threading
 from collections import OrderedDict
@@ -152,6 +153,9 @@ class DiskWatch:
         self._inotify = INotify()
         self._folders: dict[int, str] = {}
         self._stop = threading.Event()
+        # stop() writes here to wake the watcher at once (a read timeout made every run wait
+        # for up to one timeout after it ended).
+        self._wake_r, self._wake_w = os.pipe2(os.O_CLOEXEC | os.O_NONBLOCK)
         self._thread: threading.Thread | None = None
         self._on_exceed: Callable[[], None] = lambda: None
         self._root_fd = os.open(index.root, _DIR_FLAGS)
@@ -170,7 +174,8 @@ class DiskWatch:
 
     def _loop(self) -> None:
         while not self._stop.is_set():
-            self._batch(self._inotify.read(timeout=50))
+            select.select([self._inotify.fd, self._wake_r], [], [])
+            self._batch(self._inotify.read(timeout=0))
             if not self.exceeded and (self._bytes > self.max_bytes or self._files > self.max_files):
                 self.exceeded = True
                 self._on_exceed()
@@ -241,14 +246,19 @@ class DiskWatch:
         ``ftruncate``, ``fallocate``, empty files and folders — come faster than events are
         read), so stopping the run alone does not bound what it left."""
         self._stop.set()
+        os.write(self._wake_w, b"x")
         if self._thread is not None:
             self._thread.join()
+        os.close(self._wake_r)
+        os.close(self._wake_w)
         self._batch(self._inotify.read(timeout=0))
         if self._bytes > self.max_bytes or self._files > self.max_files:
             self.exceeded = True  # passed it in its last moments, before the loop looked
         if self.exceeded and remove is not None:
             self._trim(remove)
-        self._inotify.close()
+        # Closing an inotify instance waits for an RCU grace period (milliseconds): done in
+        # the background, so the run's answer does not wait for it.
+        threading.Thread(target=self._inotify.close, name="nox-disk-close", daemon=True).start()
         os.close(self._root_fd)
         if self.dirty:
             self.index.rescan()
