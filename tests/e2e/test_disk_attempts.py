@@ -24,6 +24,8 @@ from app.settings import QuotaLimits, SandboxBackend
 from tests.conftest import make_settings
 from tests.e2e.sandbox_rig import SUITE_LIMITS, require_bwrap, traversable_dir
 
+pytestmark = pytest.mark.e2e
+
 MIB = 1024 * 1024
 FILE_LIMIT = SUITE_LIMITS.file_size_bytes  # 16 MiB
 QUOTA = QuotaLimits().workspace_bytes  # 256 MiB, the shipped default
