@@ -232,6 +232,7 @@ class Workspaces:
             for top, dirs, files, dir_fd in os.fwalk(dir_fd=fd, follow_symlinks=False):
                 if top == ".":
                     dirs[:] = [d for d in dirs if d.startswith(first)]
+                    files = [f for f in files if f.startswith(first)]
                 for name in files:
                     try:
                         info = os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
