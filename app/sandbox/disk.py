@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import select
 import stat
 import threading
 from collections import OrderedDict
@@ -89,7 +90,9 @@ class WorkspaceIndex:
         self.total = sum(self.files.values())
 
     def usage(self) -> WorkspaceUsage:
-        return WorkspaceUsage(bytes=self.total, files=len(self.files))
+        # Directories count against the file quota (they cost inodes too): a run making
+        # empty directories is bounded like one making empty files.
+        return WorkspaceUsage(bytes=self.total, files=len(self.files) + len(self.dirs) - 1)
 
     def record(self, relative: str, size: int | None) -> None:
         """Record a path's new state (None: it is gone, or not a regular file)."""
@@ -97,6 +100,8 @@ class WorkspaceIndex:
         if size is not None and not relative.rsplit("/", 1)[-1].startswith(UPLOAD_PREFIX):
             self.files[relative] = size
             self.total += size
+            parts = relative.split("/")  # an upload makes its missing folders
+            self.dirs.update("/".join(parts[:depth]) for depth in range(1, len(parts)))
 
     def refresh(self, paths: set[str]) -> None:
         """Look again at the paths a run touched; files under a removed folder go too."""
@@ -143,10 +148,14 @@ class DiskWatch:
         self.peak_bytes = index.total
         self._seen: dict[str, int | None] = {}
         self._bytes = index.total
-        self._files = len(index.files)
+        self._files = index.usage().files
+        self.created: list[str] = []  # what the run made (files and folders), oldest first
         self._inotify = INotify()
         self._folders: dict[int, str] = {}
         self._stop = threading.Event()
+        # stop() writes here to wake the watcher at once (a read timeout made every run wait
+        # for up to one timeout after it ended).
+        self._wake_r, self._wake_w = os.pipe2(os.O_CLOEXEC | os.O_NONBLOCK)
         self._thread: threading.Thread | None = None
         self._on_exceed: Callable[[], None] = lambda: None
         self._root_fd = os.open(index.root, _DIR_FLAGS)
@@ -165,7 +174,8 @@ class DiskWatch:
 
     def _loop(self) -> None:
         while not self._stop.is_set():
-            self._batch(self._inotify.read(timeout=50))
+            select.select([self._inotify.fd, self._wake_r], [], [])
+            self._batch(self._inotify.read(timeout=0))
             if not self.exceeded and (self._bytes > self.max_bytes or self._files > self.max_files):
                 self.exceeded = True
                 self._on_exceed()
@@ -182,6 +192,8 @@ class DiskWatch:
             if folder is None or not event.name:
                 continue
             relative = f"{folder}/{event.name}" if folder else str(event.name)
+            if event.mask & (flags.CREATE | flags.MOVED_TO):
+                self.created.append(relative)
             if event.mask & flags.ISDIR:
                 self._folder_event(relative, event.mask)
             else:
@@ -192,11 +204,11 @@ class DiskWatch:
     def _folder_event(self, relative: str, mask: int) -> None:
         if mask & (flags.MOVED_FROM | flags.MOVED_TO):
             self.dirty = True  # the paths of everything under it changed
-        if mask & (flags.DELETE | flags.MOVED_FROM):
+        if mask & (flags.DELETE | flags.MOVED_FROM) and relative in self.index.dirs:
             self.index.dirs.discard(relative)
+            self._files -= 1
         if mask & (flags.CREATE | flags.MOVED_TO):
-            self.index.dirs.add(relative)
-            self._watch(relative)
+            self._add_folder(relative)
             for inside in self._scan(relative):  # written before the watch was in place
                 self._account(inside)
 
@@ -206,9 +218,14 @@ class DiskWatch:
                 folder, dir_fd=self._root_fd, follow_symlinks=False
             ):
                 for name in dirs:
-                    self.index.dirs.add(os.path.join(top, name))
-                    self._watch(os.path.join(top, name))
+                    self._add_folder(os.path.join(top, name))
                 yield from (os.path.join(top, name) for name in names)
+
+    def _add_folder(self, relative: str) -> None:
+        if relative not in self.index.dirs:
+            self.index.dirs.add(relative)
+            self._files += 1
+        self._watch(relative)
 
     def _account(self, relative: str) -> None:
         if relative.rsplit("/", 1)[-1].startswith(UPLOAD_PREFIX):
@@ -221,15 +238,55 @@ class DiskWatch:
         self._files += (now is not None) - (before is not None)
         self.peak_bytes = max(self.peak_bytes, self._bytes)
 
-    def stop(self) -> None:
-        """Stop watching; then bring the index up to date from what the run touched."""
+    def stop(self, remove: Callable[[str], None] | None = None) -> None:
+        """Stop watching; then bring the index up to date from what the run touched.
+
+        A run over its quota then loses what it made last (``remove``), newest first, until
+        the workspace is within the quota again: the watcher lags the run (cheap changes —
+        ``ftruncate``, ``fallocate``, empty files and folders — come faster than events are
+        read), so stopping the run alone does not bound what it left."""
         self._stop.set()
+        os.write(self._wake_w, b"x")
         if self._thread is not None:
             self._thread.join()
+        os.close(self._wake_r)
+        os.close(self._wake_w)
         self._batch(self._inotify.read(timeout=0))
-        self._inotify.close()
+        if self._bytes > self.max_bytes or self._files > self.max_files:
+            self.exceeded = True  # passed it in its last moments, before the loop looked
+        if self.exceeded and remove is not None:
+            self._trim(remove)
+        # Closing an inotify instance waits for an RCU grace period (milliseconds): done in
+        # the background, so the run's answer does not wait for it.
+        threading.Thread(target=self._inotify.close, name="nox-disk-close", daemon=True).start()
         os.close(self._root_fd)
         if self.dirty:
             self.index.rescan()
         else:
             self.index.refresh(self.touched)
+
+    def _over(self) -> bool:
+        return self._bytes > self.max_bytes or self._files > self.max_files
+
+    def _trim(self, remove: Callable[[str], None]) -> None:
+        done: set[str] = set()
+        for relative in reversed(self.created):
+            if not self._over():
+                break
+            if relative in done:
+                continue
+            done.add(relative)
+            if relative in self.index.dirs:
+                inside = list(self._scan(relative))  # its files, and its folders counted
+                folders = [d for d in self.index.dirs if d.startswith(relative + "/")]
+                remove(relative)
+                for path in inside:
+                    self._account(path)
+                for folder in (relative, *folders):
+                    if not os.path.lexists(self.index.root / folder):
+                        self.index.dirs.discard(folder)
+                        self._files -= 1
+                self.dirty = True
+            else:
+                remove(relative)
+                self._account(relative)

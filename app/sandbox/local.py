@@ -12,6 +12,7 @@ import logging
 import os
 import stat
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from pathlib import Path
 from typing import Literal
 
@@ -25,6 +26,7 @@ from app.sandbox.interface import (
     Language,
     RunRequest,
     RunResult,
+    RunStatus,
     WorkspaceUsage,
 )
 from app.sandbox.limits import clamp, default_limits
@@ -179,9 +181,11 @@ class LocalExecutor(ABC):
                 if launch.group is not None:
                     self._remove_later(launch.group)
                 if launch.disk is not None:
-                    await asyncio.to_thread(launch.disk.stop)
+                    await asyncio.to_thread(launch.disk.stop, self._remover(request.workspace))
         finally:
             os.close(source_fd)
+        if launch.disk is not None and launch.disk.exceeded:
+            result = result.model_copy(update={"status": RunStatus.disk_limit})
         self._check_cgroup_entry(result)
         self.check_setup(result)
         return result
@@ -193,6 +197,12 @@ class LocalExecutor(ABC):
         task = asyncio.get_running_loop().run_in_executor(None, group.remove)
         self._removals.add(task)
         task.add_done_callback(self._removals.discard)
+
+    def _remover(self, workspace: str) -> Callable[[str], None]:
+        def remove(relative: str) -> None:
+            self.workspaces.remove(workspace, relative)
+
+        return remove
 
     async def _disk_watch(self, request: RunRequest, workspace: Path) -> DiskWatch | None:
         quota = request.workspace_quota

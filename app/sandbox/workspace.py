@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import re
 import secrets
+import shutil
 import stat
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -195,26 +196,57 @@ class Workspaces:
             # unlink removes the entry itself: a symlink goes, its target stays.
             os.unlink(parts[-1], dir_fd=dir_fd)
 
-    def _walk(self, workspace: str) -> Iterator[tuple[str, os.stat_result]]:
-        self.ensure(workspace)
-        root_fd = os.open(self.root / workspace, _DIR_FLAGS)
+    def remove(self, workspace: str, relative: str) -> None:
+        """Remove an entry a run made, folder or not, without following links (a run over
+        its quota loses what it made last, ``disk.DiskWatch.stop``)."""
+        parts = relative.split("/")
         try:
+            with self._parent(workspace, parts, create=False) as dir_fd:
+                info = os.stat(parts[-1], dir_fd=dir_fd, follow_symlinks=False)
+                if stat.S_ISDIR(info.st_mode):
+                    # rmtree with dir_fd works fd-relative and never follows a link.
+                    shutil.rmtree(parts[-1], dir_fd=dir_fd)
+                else:
+                    os.unlink(parts[-1], dir_fd=dir_fd)
+        except (WorkspaceError, OSError):
+            return  # gone already, or behind a link: nothing of the workspace to remove
+
+    def _walk(self, workspace: str, prefix: str = "") -> Iterator[tuple[str, os.stat_result]]:
+        """Regular files whose path may start with ``prefix``: only the folder the prefix
+        names is walked, and in it only entries starting with the prefix's last part (an
+        upload looks up one path: its cost no longer grows with the whole workspace)."""
+        self.ensure(workspace)
+        folder, _, first = prefix.rpartition("/")
+        fd = os.open(self.root / workspace, _DIR_FLAGS)
+        try:
+            for part in folder.split("/") if folder else []:
+                if part in ("", ".", ".."):
+                    return  # never in a walked path: nothing can match
+                try:
+                    next_fd = os.open(part, _DIR_FLAGS, dir_fd=fd)
+                except OSError:  # missing, a file, or a link (never followed)
+                    return
+                os.close(fd)
+                fd = next_fd
             # fwalk never descends into a symlinked directory when follow_symlinks=False.
-            for top, _dirs, files, dir_fd in os.fwalk(dir_fd=root_fd, follow_symlinks=False):
+            for top, dirs, files, dir_fd in os.fwalk(dir_fd=fd, follow_symlinks=False):
+                if top == ".":
+                    dirs[:] = [d for d in dirs if d.startswith(first)]
+                    files = [f for f in files if f.startswith(first)]
                 for name in files:
                     try:
                         info = os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
                     except FileNotFoundError:
                         continue
                     if stat.S_ISREG(info.st_mode) and not name.startswith(_UPLOAD_PREFIX):
-                        yield os.path.normpath(os.path.join(top, name)), info
+                        yield os.path.normpath(os.path.join(folder, top, name)), info
         finally:
-            os.close(root_fd)
+            os.close(fd)
 
     def list(self, workspace: str, prefix: str = "") -> list[FileInfo]:
         _check_text(prefix, "prefix")
         found: list[FileInfo] = []
-        for rel, info in self._walk(workspace):
+        for rel, info in self._walk(workspace, prefix):
             if rel.startswith(prefix):
                 found.append(FileInfo(path=rel, size=info.st_size, modified=info.st_mtime))
                 if len(found) >= MAX_LISTED:

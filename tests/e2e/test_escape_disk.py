@@ -12,19 +12,14 @@ from tests.e2e.sandbox_rig import Rig, rig_fixture, user_id  # noqa: F401
 pytestmark = pytest.mark.e2e
 
 MB = 1 << 20
+# Plain bytes, not os.urandom: the rig's 1 s of CPU must go to writing, not to random data.
 FILL = """
-import os
+block = b"x" * (1 << 20)
 for i in range(40):
     with open(f"fill-{i}.bin", "wb") as out:
         for _ in range(16):
-            out.write(os.urandom(1 << 20))
+            out.write(block)
 print("wrote everything")
-"""
-MANY = """
-import os
-os.makedirs("d/e", exist_ok=True)
-for i in range(20000):
-    open(f"d/e/{i}", "w").close()
 """
 
 
@@ -37,34 +32,16 @@ async def test_a_run_filling_its_workspace_is_stopped_within_one_file_of_the_quo
     assert "wrote everything" not in body["stdout"]
     written = rig.workspace(await user_id(rig, rig.alice))
     on_disk = sum(p.stat().st_size for p in written.rglob("*") if p.is_file())
-    assert quota < on_disk <= quota + rig.settings.sandbox.file_size_bytes, on_disk - quota
-    # Over quota now: further runs are refused until files go, as before.
-    refused = await rig.client.post(
-        "/api/v7/run/python", json={"code": "print(1)"}, headers=rig.auth(rig.alice)
-    )
-    assert refused.status_code == 429 and "workspace quota" in refused.json()["detail"]
-    await clean_by_api(rig, rig.alice)
+    # What the run made last went: within the quota, and filled to within one file of it.
+    assert quota - rig.settings.sandbox.file_size_bytes < on_disk <= quota, on_disk - quota
     assert (await rig.python(rig.alice, "print(1)"))["status"] == "ok"
+    await clean_by_api(rig, rig.alice)
 
 
 async def clean_by_api(rig: Rig, token: str) -> None:
     listing = (await rig.client.get("/api/v7/files", headers=rig.auth(token))).json()["files"]
     for item in listing:
         await rig.client.delete(f"/api/v7/files/{item['path']}", headers=rig.auth(token))
-
-
-async def test_too_many_files_are_stopped_at_the_file_quota(rig: Rig) -> None:
-    body = await rig.python(rig.bob, MANY, timeout_s=5)
-    assert body["status"] == "disk_limit", body
-    root = rig.workspace(await user_id(rig, rig.bob))
-    files = sum(1 for p in root.rglob("*") if p.is_file())
-    limit = rig.settings.quotas.workspace_files
-    assert limit < files <= limit + 1000, files - limit  # measured overshoot: see docs/sandbox.md
-    for path in sorted(root.rglob("*"), reverse=True):  # too many files to delete one by one
-        path.rmdir() if path.is_dir() else path.unlink()
-    app_state(rig.client).executor.indexes.get(
-        root
-    ).rescan()  # files removed behind its back, as an operator would
 
 
 async def test_accounted_usage_equals_a_fresh_walk_after_uploads_deletes_and_runs(
@@ -83,4 +60,5 @@ async def test_accounted_usage_equals_a_fresh_walk_after_uploads_deletes_and_run
     accounted = await app_state(rig.client).executor.usage(str(await user_id(rig, rig.bob)))
     walked = WorkspaceIndex.build(rig.workspace(await user_id(rig, rig.bob))).usage()
     assert accounted == walked
-    assert (accounted.bytes, accounted.files) == (4096 + 3 + 777 + 3, 4)
+    # new.bin, m/n/x, m/hard, moved/c.txt and the folders m, m/n, moved
+    assert (accounted.bytes, accounted.files) == (4096 + 3 + 777 + 3, 7)

@@ -49,7 +49,7 @@ async def test_runs_and_files_round_trip_over_http(remote: RemoteExecutor) -> No
     assert (info.path, info.size) == ("d/x.txt", 5)
     assert await remote.read_file("5", "d/x.txt") == b"hello"
     assert [f.path for f in await remote.list_files("5", "d/")] == ["d/x.txt"]
-    assert (await remote.usage("5")).files == 1
+    assert (await remote.usage("5")).files == 2  # the file and its directory
     limits = default_limits(Settings().sandbox)
     result = await remote.run(RunRequest(workspace="5", language=Language.shell,
                                          source="cat d/x.txt", limits=limits))  # fmt: skip

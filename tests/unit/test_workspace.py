@@ -137,3 +137,41 @@ def test_directory_cannot_be_overwritten_or_deleted_as_a_file(spaces: Workspaces
     with pytest.raises(WorkspaceError):
         spaces.delete("1", "d")
     assert [f.path for f in spaces.list("1")] == ["d/f"]
+
+
+LISTED = ["a.txt", "ab.txt", "a/x", "a/y/z", "ab/q", "b/c/d", "b/cc", "c", "dir/sub/f.py", "dir/s"]
+
+
+@pytest.mark.parametrize(
+    "prefix",
+    [
+        "",
+        "a",
+        "a/",
+        "a/y",
+        "a/y/",
+        "ab",
+        "b/c",
+        "b/c/",
+        "b/cc",
+        "dir/s",
+        "dir/sub/",
+        "zz",
+        "zz/",
+        "link/",
+        "link/passwd",
+        "a//x",
+        "../",
+        "./a",
+        "a.txt",
+        "c/",
+    ],
+)
+def test_a_listing_by_prefix_finds_what_a_full_walk_and_filter_finds(
+    spaces: Workspaces, prefix: str
+) -> None:
+    for name in LISTED:
+        spaces.write("1", name, b"x")
+    os.symlink("/etc", spaces.root / "1" / "link")  # never followed: lists nothing
+    expected = sorted(name for name in LISTED if name.startswith(prefix))
+    assert [f.path for f in spaces.list("1", prefix)] == expected
