@@ -14,7 +14,8 @@ PLANTED_SECRETS = [
     "k8s/overlays/prod/tls.key", ".git/config", ".venv/bin/python", ".nox-data/nox.db",
     "backups/nox.dump", "node_modules/x/index.js", "ci/sdk/dagger/__init__.py",
 ]  # fmt: skip
-KEPT = ["app/main.py", "pyproject.toml", ".github/workflows/ci.yml", "deploy/environments.toml"]
+KEPT = ["app/main.py", "pyproject.toml", ".github/workflows/ci.yml", "deploy/environments.toml",
+        ".env.example"]  # fmt: skip
 
 
 def test_no_env_or_key_file_reaches_the_module_source(tmp_path: Path) -> None:

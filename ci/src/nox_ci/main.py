@@ -47,6 +47,7 @@ SOURCE_IGNORE = [
     ".mypy_cache", ".ruff_cache", ".pytest_cache", ".coverage", "htmlcov", ".idea", ".vscode",
     ".nox-data", "data", "backups", "*.log", "*.sqlite", "*.db", "build", "dist", "reports",
     "ci/sdk", "ci/.venv",
+    "!.env.example",  # last: the variables' template (no secrets), as in .dockerignore
 ]  # fmt: skip
 
 
