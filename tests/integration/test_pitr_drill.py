@@ -15,12 +15,15 @@ import time
 from pathlib import Path
 
 import pytest
+from prometheus_client import Gauge
 
 from app.audit.service import record_event
 from app.auth.tokens import authenticate_token, create_token, revoke_token
 from app.backup import pitr
+from app.backup.service import refresh_archiver_metrics
 from app.db import make_engine, make_sessionmaker, session_scope
 from app.migrate import migrate
+from app.observability.metrics import REGISTRY, WAL_ARCHIVE_FAILED, WAL_ARCHIVED
 from app.settings import Settings
 from app.users.service import get_or_create_by_email
 from tests.conftest import make_settings
@@ -113,6 +116,34 @@ async def test_restore_to_a_named_restore_point(tmp_path: Path) -> None:
         pitr.run(settings, archived.config, "check")
         with restored_cluster(archived, tmp_path, to_name="before-upgrade") as restored:
             assert restored.psql("SELECT count(*) FROM ticks", "nox") == "7"
+
+
+def _gauge(gauge: Gauge) -> float:
+    return REGISTRY.get_sample_value(gauge._name) or 0.0
+
+
+async def test_archiving_failures_reach_the_metrics_the_alert_reads(tmp_path: Path) -> None:
+    with archived_cluster(tmp_path, ARCHIVE_TIMEOUT_S) as archived:
+        server, settings = archived.server, archived.settings
+        pitr.run(settings, archived.config, "check")
+        engine = make_engine(settings.database_url)
+        try:
+            await refresh_archiver_metrics(make_sessionmaker(engine))
+            assert _gauge(WAL_ARCHIVED) > 0
+            assert _gauge(WAL_ARCHIVE_FAILED) == 0
+            archive = settings.pitr_repo_path / "archive"
+            archive.chmod(0)  # the repository becomes unwritable for the archiver
+            try:
+                server.psql("CREATE TABLE t AS SELECT 1; SELECT pg_switch_wal()", "nox")
+                deadline = time.monotonic() + 30
+                while _gauge(WAL_ARCHIVE_FAILED) <= _gauge(WAL_ARCHIVED):
+                    assert time.monotonic() < deadline, "no archive failure reported in 30 s"
+                    time.sleep(0.5)
+                    await refresh_archiver_metrics(make_sessionmaker(engine))
+            finally:
+                archive.chmod(0o750)
+        finally:
+            await engine.dispose()
 
 
 def _writer(
