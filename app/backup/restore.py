@@ -61,6 +61,9 @@ async def restore_backup(
     database_url = database_url or settings.effective_database_url
     redis_url = settings.redis_url if redis_url is None else redis_url
     carried = await revocations.read(database_url)
+    if carried.unreadable and database_url != settings.effective_database_url:
+        # a fresh cluster has nothing to carry: the database it replaces may still answer
+        carried = await revocations.read(settings.effective_database_url)
     with tempfile.TemporaryDirectory(prefix="nox-restore-") as tmp:
         plain = _plain_files(settings, directory, manifest, Path(tmp))
         postgres.restore(database_url, plain["postgres.dump"])

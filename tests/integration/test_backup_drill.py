@@ -148,6 +148,8 @@ async def test_restore_into_a_fresh_cluster(drill_settings: Settings) -> None:
     await migrate(settings)
     await write_data(settings)
     created = await create_backup(settings)
+    # revoked after the backup, in the database the fresh cluster replaces: stays revoked there
+    psql(settings.database_url, "UPDATE api_tokens SET revoked_at = now() WHERE id = 1")
     bin_dir = postgres_bin_dir()
     require(bin_dir is not None, "PostgreSQL server not found: apt-get install postgresql")
     assert bin_dir is not None
