@@ -19,6 +19,8 @@ from app.backup import pitr, revocations
 from app.db import make_engine
 from app.settings import Settings, get_settings
 
+REVOCATIONS_FILE = "nox-revocations.json"
+
 
 @click.group("pitr")
 def commands() -> None:
@@ -72,6 +74,17 @@ def restore_point(name: str) -> None:
     click.echo(f"restore point {name!r} at {lsn}")
 
 
+@commands.command("save-revocations")
+@click.argument("target", type=click.Path(path_type=Path))
+def save_revocations(target: Path) -> None:
+    """Before stopping PostgreSQL for a PITR: save what it has revoked (tokens, users)."""
+    carried = asyncio.run(revocations.read(get_settings().effective_database_url))
+    if carried.unreadable:
+        raise click.ClickException(f"cannot read the database: {carried.unreadable}")
+    carried.save(target)
+    click.echo(f"saved {len(carried.tokens)} revoked tokens, {len(carried.inactive_emails)} users")
+
+
 @commands.command("reapply-revocations")
 @click.argument("source", type=click.Path(exists=True, path_type=Path))
 def reapply_revocations(source: Path) -> None:
@@ -92,21 +105,29 @@ def restore_to(
     to_name: str | None,
     yes: bool,
 ) -> None:
-    """Save the live database's revocations, then restore into the stopped data directory."""
+    """Restore into the stopped (or empty) data directory; the live database's revocations
+    are saved first, or the file `nox pitr save-revocations` left before it was stopped."""
     target = pg_data or settings.pitr_pg_data
+    saved = target.parent / REVOCATIONS_FILE
     carried = asyncio.run(revocations.read(settings.effective_database_url))
     if not yes:
         click.confirm(f"replace {target} with the cluster as of {to_time or to_name}?", abort=True)
-    saved = carried.save(target.parent / "nox-revocations.json")
     _call(
         lambda: pitr.restore(
             settings, settings.pitr_config_path, target, to_time=to_time, to_name=to_name
         )
     )
+    if not carried.unreadable:
+        carried.save(saved)
     click.echo(f"restored {target} to {to_time or to_name}; start PostgreSQL, then run")
-    click.echo(f"  nox pitr reapply-revocations {saved}")
-    if carried.unreadable:
-        click.echo(f"WARNING: no revocations saved ({carried.unreadable})", err=True)
+    if saved.exists():
+        click.echo(f"  nox pitr reapply-revocations {saved}")
+    else:
+        click.echo(
+            f"WARNING: no revocations to re-apply ({carried.unreadable}); next time run "
+            "`nox pitr save-revocations` before stopping PostgreSQL",
+            err=True,
+        )
 
 
 async def _create_restore_point(settings: Settings, name: str) -> str:

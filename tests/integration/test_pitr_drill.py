@@ -27,7 +27,7 @@ from app.observability.metrics import REGISTRY, WAL_ARCHIVE_FAILED, WAL_ARCHIVED
 from app.settings import Settings
 from app.users.service import get_or_create_by_email
 from tests.conftest import make_settings
-from tests.pitr_cluster import archived_cluster, kill_hard, restored_cluster
+from tests.pitr_cluster import archived_cluster, kill_hard, nox, restored_cluster
 from tests.services import PostgresServer, postgres_server
 
 pytestmark = pytest.mark.integration
@@ -42,9 +42,12 @@ async def _write_users_and_events(settings: Settings, prefix: str, n: int) -> No
     try:
         for i in range(n):
             await record_event(
-                make_sessionmaker(engine), action="admin.user", outcome="ok", actor_id=None,
+                make_sessionmaker(engine),
+                action="admin.user",
+                outcome="ok",
+                actor_id=None,
                 target=f"{prefix}{i}",
-            )  # fmt: skip
+            )
     finally:
         await engine.dispose()
 
@@ -54,8 +57,11 @@ def _audit_verify(database_url: str, tmp_path: Path) -> subprocess.CompletedProc
     env["NOX_DATA_DIR"] = str(tmp_path / "verify-data")
     return subprocess.run(
         [sys.executable, "-m", "app.cli", "audit", "verify"],
-        capture_output=True, text=True, env=env, check=False,
-    )  # fmt: skip
+        capture_output=True,
+        text=True,
+        env=env,
+        check=False,
+    )
 
 
 async def test_restore_to_time_keeps_every_row_up_to_t_and_none_after(tmp_path: Path) -> None:
@@ -96,10 +102,16 @@ async def test_restore_to_time_keeps_every_row_up_to_t_and_none_after(tmp_path: 
             saved = restored.data_dir.parent / "nox-revocations.json"
             reapplied = subprocess.run(
                 [sys.executable, "-m", "app.cli", "pitr", "reapply-revocations", str(saved)],
-                capture_output=True, text=True, check=False,
-                env={**os.environ, "NOX_ENV": "test", "NOX_DATABASE_URL": restored.url("nox"),
-                     "NOX_DATA_DIR": str(tmp_path / "data")},
-            )  # fmt: skip
+                capture_output=True,
+                text=True,
+                check=False,
+                env={
+                    **os.environ,
+                    "NOX_ENV": "test",
+                    "NOX_DATABASE_URL": restored.url("nox"),
+                    "NOX_DATA_DIR": str(tmp_path / "data"),
+                },
+            )
             assert "1 revocations re-applied" in reapplied.stdout, reapplied.stderr
             async with session_scope(restored_settings) as session:  # ... revoked for good
                 assert await authenticate_token(session=session, plaintext=plaintext) is None
@@ -214,6 +226,15 @@ def test_restore_refuses_another_clusters_data_directory_touching_nothing(
             before = sorted((p, p.stat().st_mtime_ns) for p in other.data_dir.rglob("*"))
             with pytest.raises(pitr.PitrError, match="wrong database, nothing done"):
                 pitr.restore(archived.settings, archived.config, other.data_dir)
+            refused = nox(
+                archived,
+                "restore",
+                "--to-time=2026-01-01 00:00:00+00",
+                f"--pg-data={other.data_dir}",
+                "--yes",
+            )
+            assert refused.returncode == 1 and "wrong database" in refused.stderr
+            assert not (other.data_dir.parent / "nox-revocations.json").exists()
             after = sorted((p, p.stat().st_mtime_ns) for p in other.data_dir.rglob("*"))
             assert after == before
         with pytest.raises(pitr.PitrError, match="running"):  # its own, but live
