@@ -152,6 +152,21 @@ class Settings(BaseSettings):
     # (python -c "import base64,os; print(base64.urlsafe_b64encode(os.urandom(32)).decode())")
     backup_key: SecretStr = SecretStr("")
     backup_key_file: Path | None = None
+    # point-in-time recovery through pgBackRest (app/backup/pitr.py renders its config)
+    pitr_stanza: str = "nox"
+    pitr_config_path: Path = Path("/etc/pgbackrest/pgbackrest.conf")
+    pitr_repo_path: Path = Path("/var/lib/pgbackrest")
+    pitr_pg_data: Path = Path("/var/lib/postgresql/data")
+    pitr_pg_port: int = 5432
+    pitr_pg_socket_path: Path = Path("/var/run/postgresql")
+    # the OS user owning the data directory: pgBackRest runs as it when Nox runs as root
+    pitr_run_as: str = "postgres"
+    # repository encryption at rest (pgBackRest repo1-cipher-pass); empty = unencrypted
+    pitr_cipher_pass: SecretStr = SecretStr("")
+    pitr_retention_full: int = 2
+    pitr_retention_diff: int = 6
+    # the RPO under low traffic: a WAL segment is archived at least this often
+    pitr_archive_timeout_s: int = 60
 
     @field_validator("admin_emails", mode="before")
     @classmethod

@@ -24,7 +24,7 @@ from app.backup.manifest import MANIFEST, Manifest, describe
 from app.backup.models import Backup
 from app.backup.progress import Progress
 from app.db import make_engine, make_sessionmaker, utcnow
-from app.observability.metrics import BACKUP_LAST_SUCCESS
+from app.observability.metrics import BACKUP_LAST_SUCCESS, WAL_ARCHIVE_FAILED, WAL_ARCHIVED
 from app.settings import Settings
 
 PREFIX = "nox-"
@@ -155,3 +155,24 @@ async def refresh_backup_metric(sessions: async_sessionmaker[AsyncSession]) -> N
         return
     if newest is not None:
         BACKUP_LAST_SUCCESS.set(newest.timestamp())
+
+
+async def refresh_archiver_metrics(sessions: async_sessionmaker[AsyncSession]) -> None:
+    """Set the WAL-archiving gauges from pg_stat_archiver (on scrape; PostgreSQL only). Left
+    unset while nothing was ever archived, so a database without PITR exports nothing."""
+    try:
+        async with sessions() as session:
+            if session.get_bind().dialect.name != "postgresql":
+                return
+            row = (
+                await session.execute(
+                    text("SELECT last_archived_time, last_failed_time FROM pg_stat_archiver")
+                )
+            ).one()
+    except (SQLAlchemyError, OSError):
+        return
+    archived, failed = row
+    if archived is None and failed is None:
+        return
+    WAL_ARCHIVED.set(archived.timestamp() if archived else 0)
+    WAL_ARCHIVE_FAILED.set(failed.timestamp() if failed else 0)

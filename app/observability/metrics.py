@@ -65,6 +65,16 @@ BACKUP_LAST_SUCCESS = Gauge(
     "Unix time of the newest successful backup recorded in the database",
     registry=REGISTRY,
 )
+WAL_ARCHIVED = Gauge(
+    "nox_pitr_wal_archived_timestamp_seconds",
+    "Unix time PostgreSQL last archived a WAL segment (pg_stat_archiver; PITR)",
+    registry=REGISTRY,
+)
+WAL_ARCHIVE_FAILED = Gauge(
+    "nox_pitr_wal_archive_failed_timestamp_seconds",
+    "Unix time archive_command last failed (pg_stat_archiver); 0 when it never did",
+    registry=REGISTRY,
+)
 
 SANDBOX_SLOTS = Gauge(
     "nox_sandbox_slots", "Sandboxes this executor runs at once at most", registry=REGISTRY

@@ -7,7 +7,7 @@ from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from app import __version__
-from app.backup.service import refresh_backup_metric
+from app.backup.service import refresh_archiver_metrics, refresh_backup_metric
 from app.observability.checks import check_components, refresh_disk_metrics
 from app.observability.metrics import REGISTRY
 from app.state import StateDep
@@ -36,6 +36,7 @@ async def metrics(state: StateDep) -> Response:
     await check_components(state)
     refresh_disk_metrics(state)
     await refresh_backup_metric(state.sessionmaker)
+    await refresh_archiver_metrics(state.sessionmaker)
     return Response(generate_latest(REGISTRY), media_type=CONTENT_TYPE_LATEST)
 
 

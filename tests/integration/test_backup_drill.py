@@ -11,6 +11,7 @@ import base64
 import os
 import subprocess
 import sys
+import time
 from datetime import datetime
 from pathlib import Path
 
@@ -19,7 +20,9 @@ from pydantic import SecretStr
 from redis import Redis
 
 from app.audit.service import record_event
-from app.auth.tokens import create_token
+from app.auth.cache import EPOCH_KEY
+from app.auth.sessions import create_session, load_session, revoke_session
+from app.auth.tokens import authenticate_token, create_token, revoke_token
 from app.backup.manifest import BackupInvalid
 from app.backup.restore import restore_backup
 from app.backup.service import complete_backups, create_backup, refresh_backup_metric
@@ -27,6 +30,8 @@ from app.db import make_engine, make_sessionmaker, session_scope
 from app.migrate import migrate
 from app.observability.metrics import BACKUP_LAST_SUCCESS
 from app.settings import Settings
+from app.store.redis import RedisStore
+from app.users.models import User
 from app.users.service import get_or_create_by_email
 from tests.conftest import make_settings
 from tests.prereq import require, require_binary
@@ -143,6 +148,8 @@ async def test_restore_into_a_fresh_cluster(drill_settings: Settings) -> None:
     await migrate(settings)
     await write_data(settings)
     created = await create_backup(settings)
+    # revoked after the backup, in the database the fresh cluster replaces: stays revoked there
+    psql(settings.database_url, "UPDATE api_tokens SET revoked_at = now() WHERE id = 1")
     bin_dir = postgres_bin_dir()
     require(bin_dir is not None, "PostgreSQL server not found: apt-get install postgresql")
     assert bin_dir is not None
@@ -215,3 +222,49 @@ async def test_retention_keeps_the_newest_and_the_metric_follows(drill_settings:
     newest = next(iter(BACKUP_LAST_SUCCESS.collect())).samples[0].value
     stamp = made[2].manifest.created_at
     assert abs(newest - datetime.fromisoformat(stamp).timestamp()) < 60
+
+
+async def test_restore_never_resurrects_revoked_credentials(drill_settings: Settings) -> None:
+    settings = drill_settings
+    await migrate(settings)
+    async with session_scope(settings) as session:
+        alice = await get_or_create_by_email(session=session, email="alice@example.com")
+        bob = await get_or_create_by_email(session=session, email="bob@example.com")
+        revoked_later, revoked_plain = await create_token(session=session, user=alice)
+        _, kept_plain = await create_token(session=session, user=alice)
+        _, bob_plain = await create_token(session=session, user=bob)
+    store = RedisStore(settings.redis_url)
+    session_id = await create_session(store=store, settings=settings, user_id=alice.id)
+    redis = Redis.from_url(settings.redis_url)
+    redis.set(f"q:runs:{alice.id}:day", 3, ex=3600)
+    redis.set(f"q:conc:{alice.id}", 1, ex=3600)
+    created = await create_backup(settings)
+    ttl_at_backup = redis.pttl(f"q:runs:{alice.id}:day")
+    assert b"sess:" not in (created.path / "redis.snapshot").read_bytes()
+
+    # after the backup: a token revoked, a user deactivated, a logout, then Redis is lost
+    async with session_scope(settings) as session:
+        assert await revoke_token(session=session, user=alice, token_id=revoked_later.id)
+        (await session.get(User, bob.id)).is_active = False  # type: ignore[union-attr]
+    await revoke_session(store=store, session_id=session_id)
+    epoch_before = redis.get(EPOCH_KEY)
+    redis.flushall()
+    redis.set("q:rate:new", 1)  # a key the backup never saw: left as it is
+    time.sleep(2)
+
+    await restore_backup(settings, created.path)
+
+    async with session_scope(settings) as session:
+        assert await authenticate_token(session=session, plaintext=revoked_plain) is None
+        assert await authenticate_token(session=session, plaintext=kept_plain) is not None
+        restored_bob = await authenticate_token(session=session, plaintext=bob_plain)
+        assert restored_bob is not None and not restored_bob.is_active  # stays deactivated
+    assert await load_session(store=store, settings=settings, session_id=session_id) is None
+    await store.aclose()
+    ttl_now = redis.pttl(f"q:runs:{alice.id}:day")
+    assert 0 < ttl_now <= ttl_at_backup - 2000, (ttl_now, ttl_at_backup)
+    assert redis.get(f"q:runs:{alice.id}:day") == b"3"
+    assert redis.exists(f"q:conc:{alice.id}") == 0  # runs in flight at backup time are over
+    assert redis.get("q:rate:new") == b"1"
+    assert redis.get(EPOCH_KEY) not in (None, epoch_before)
+    redis.close()
