@@ -150,7 +150,10 @@ class Admission:
             self._forget(waiter)
             raise self._reject("queue_full")
         try:
-            await asyncio.wait_for(asyncio.shield(waiter.granted), self.max_wait_s)
+            # asyncio.timeout, not wait_for: on 3.11 wait_for swallows a cancellation that
+            # arrives together with the grant, and the run would go ahead for a client gone.
+            async with asyncio.timeout(self.max_wait_s):
+                await asyncio.shield(waiter.granted)
         except (TimeoutError, asyncio.CancelledError) as exc:
             if waiter.granted.done():  # granted just as we gave up: hand the slot back
                 self.release(user, held_s=0.0)
