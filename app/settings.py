@@ -112,6 +112,9 @@ class Settings(BaseSettings):
     executor_secret: SecretStr = SecretStr(PLACEHOLDER)
     executor_host: str = "127.0.0.1"
     executor_port: int = EXECUTOR_PORT
+    # Kubernetes sets this on the executor (hostUsers: false): refuse to start in production
+    # when the pod is in the node's user namespace anyway (app/sandbox/selfcheck.py).
+    executor_require_userns: bool = False
     workspaces_dir: Path | None = None
     sandbox: SandboxLimits = SandboxLimits()
     # Whole-run limits from cgroups (docs/sandbox.md): the subtree the executor may write and the

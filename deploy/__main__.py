@@ -37,7 +37,7 @@ def stack_name(env: str) -> str:
     return os.environ.get("NOX_STACK", f"nox-{env}")
 
 
-def make_target(kind: str, env: str, state_dir: Path) -> Target:
+def make_target(kind: str, env: str, state_dir: Path, preview_url: str | None = None) -> Target:
     if kind == "swarm":
         stack = stack_name(env)
         return Swarm(
@@ -53,6 +53,7 @@ def make_target(kind: str, env: str, state_dir: Path) -> Target:
     return Kubernetes(
         env=env, k8s_dir=REPO / "k8s", namespace=namespace,
         kubectl=os.environ.get("KUBECTL", "kubectl"),
+        preview_url=preview_url or os.environ.get("NOX_PREVIEW_URL") or None,
     )  # fmt: skip
 
 
@@ -131,6 +132,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--env", default="staging")
     parser.add_argument("--image")
     parser.add_argument("--smoke-url", "--url", dest="url")
+    parser.add_argument("--preview-url", help="k8s: URL of Service/api-preview (NOX_PREVIEW_URL)")
     parser.add_argument("--state-dir", type=Path)
     args = parser.parse_args(argv)
     state_dir = args.state_dir or Path(
@@ -153,13 +155,15 @@ def main(argv: list[str] | None = None) -> int:
         elif args.command == "deploy":
             if not args.image:
                 parser.error("deploy needs --image REF (ideally ref@sha256:...)")
+            target = make_target(args.target, args.env, state_dir, args.preview_url)
             deploy(
-                make_target(args.target, args.env, state_dir), image=args.image, env=args.env,
+                target, image=args.image, env=args.env,
                 kind=args.target, state_dir=state_dir, smoke_url=smoke_url(args.target, args.url),
             )  # fmt: skip
         else:
+            target = make_target(args.target, args.env, state_dir, args.preview_url)
             rollback(
-                make_target(args.target, args.env, state_dir), env=args.env, kind=args.target,
+                target, env=args.env, kind=args.target,
                 state_dir=state_dir, smoke_url=smoke_url(args.target, args.url),
             )  # fmt: skip
     except (DeployFailed, RolloutFailed, SmokeFailed) as exc:

@@ -5,8 +5,21 @@ No cluster runs on the development machines: this branch is exercised with a fak
 kubectl is installed, renders the generated kustomization.
 
 A release: the idle slot (the one the ``api`` Service does not select) gets the new image,
-the migration Job runs, the slot's rollout must finish, then the ``api`` Service selector
-switches to it and ``api-preview`` to the old slot. Rollback switches the selector back.
+the migration Job runs, the idle slot is scaled to the active slot's replica count (capacity
+does not drop at the switch), its rollout and the executor's must finish, the ``api-preview``
+Service (which selects the idle slot) is smoke-tested at ``preview_url``, and only then does
+the ``api`` Service selector switch to it and ``api-preview`` to the old slot.
+
+Restoring an image (a failed deploy, or ``rollback``) puts *every* component the deploy
+changed back on it: executor, migration Job and backup CronJob images as well as the api
+slot, then smoke-tests the preview and switches. The ``api`` Service carries the release
+record (annotations ``nox.dev/current-image`` and ``nox.dev/previous-image``), so rollback
+works from a machine with no local history.
+
+Compared with Argo Rollouts' blue/green (activeService/previewService, prePromotionAnalysis,
+previewReplicaCount, scaleDownDelaySeconds): the same sequence, done by the deploy tool so
+the cluster needs no controller or CRDs. The old slot is not scaled down at all (it stays
+the instant rollback target; its HPA shrinks it when idle), which covers scaleDownDelay.
 """
 
 from __future__ import annotations
@@ -18,9 +31,12 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from deploy.smoke import SmokeFailed, smoke
 from deploy.swarm import RolloutFailed
 
 SLOTS = ("blue", "green")
+CURRENT = "nox.dev/current-image"
+PREVIOUS = "nox.dev/previous-image"
 
 
 @dataclass(frozen=True)
@@ -30,6 +46,8 @@ class Kubernetes:
     namespace: str
     timeout_s: float = 600.0
     kubectl: str = "kubectl"
+    # Reaches Service/api-preview (an internal Ingress/Gateway host, or a port-forward).
+    preview_url: str | None = None
 
     def run(self, *args: str) -> str:
         cmd = [self.kubectl, "-n", self.namespace, *args]
@@ -83,22 +101,53 @@ class Kubernetes:
             f"--timeout={self.timeout_s:.0f}s",
         )
 
+    def replicas(self, slot: str) -> int:
+        try:
+            out = self.run("get", "deployment", f"api-{slot}", "-o", "jsonpath={.spec.replicas}")
+        except RolloutFailed:
+            return 0
+        return int(out) if out.isdigit() else 0
+
     def roll(self, image: str) -> None:
-        idle = self.idle_slot()
+        active, idle = self.active_slot(), self.idle_slot()
+        if self.preview_url is None:
+            raise RolloutFailed("set NOX_PREVIEW_URL to a URL of Service/api-preview")
+        wanted = self.replicas(active)
+        if wanted > self.replicas(idle):  # the idle slot takes all the traffic at the switch
+            self.run("scale", f"deployment/api-{idle}", f"--replicas={wanted}")
         for deployment in (f"api-{idle}", "executor"):
             self.run(
                 "rollout", "status", f"deployment/{deployment}", f"--timeout={self.timeout_s:.0f}s"
             )
+        try:
+            smoke(self.preview_url)
+        except SmokeFailed as exc:
+            raise RolloutFailed(f"preview slot {idle} failed its smoke test: {exc}") from exc
         self.switch(idle)
 
     def restore(self, image: str) -> None:
-        for slot in SLOTS:
-            if self.slot_image(slot) == image:
-                self.switch(slot)
-                return
+        """Every component back on ``image``: executor, migration Job and backup CronJob, and
+        the api through the preview slot (smoke-tested, then switched) unless it serves it."""
         active = self.active_slot()
-        self.apply(slot_images={s: image for s in SLOTS}, image=image, active=active)
+        slots = {slot: self.slot_image(slot) or image for slot in SLOTS}
+        if slots[active] == image:  # the switch never happened: only the components go back
+            self.apply(slot_images=slots, image=image, active=active)
+            self.run("rollout", "status", "deployment/executor", f"--timeout={self.timeout_s:.0f}s")
+            return
+        holder = next((s for s in SLOTS if slots[s] == image), SLOTS[1 - SLOTS.index(active)])
+        slots[holder] = image
+        self.apply(slot_images=slots, image=image, active=active)
         self.roll(image)
+
+    def release_record(self) -> tuple[str | None, str | None]:
+        """(current, previous) image as annotated on the live ``api`` Service."""
+        out = self.run("get", "service", "api", "-o", "jsonpath={.metadata.annotations}")
+        notes = json.loads(out) if out else {}
+        return notes.get(CURRENT) or None, notes.get(PREVIOUS) or None
+
+    def record_release(self, current: str, previous: str | None) -> None:
+        pairs = [f"{CURRENT}={current}", f"{PREVIOUS}={previous or ''}"]
+        self.run("annotate", "--overwrite", "service", "api", *pairs)
 
     def switch(self, slot: str) -> None:
         other = SLOTS[1 - SLOTS.index(slot)]

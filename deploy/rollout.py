@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from deploy.history import DEPLOYED, FAILED, Entry, current, load, record, rollback_target
 from deploy.smoke import SmokeFailed
@@ -18,6 +18,15 @@ class Target(Protocol):
     def migrate(self, image: str) -> None: ...
     def roll(self, image: str) -> None: ...
     def restore(self, image: str) -> None: ...
+
+
+@runtime_checkable
+class RecordsReleases(Protocol):
+    """A target that keeps (current, previous) image on itself, so rollback needs no local
+    state (Kubernetes: annotations on the api Service). The history file is then a log."""
+
+    def release_record(self) -> tuple[str | None, str | None]: ...
+    def record_release(self, current: str, previous: str | None) -> None: ...
 
 
 class DeployFailed(Exception):
@@ -53,6 +62,8 @@ def deploy(
         target.restore(previous)
         smoke_test(smoke_url)
         raise DeployFailed(f"{exc}; rolled back to {previous}") from exc
+    if isinstance(target, RecordsReleases):
+        target.record_release(image, previous if previous != image else None)
     entry = Entry(env, kind, image, digest, DEPLOYED)
     record(state_dir, entry)
     say(f"deployed {image}")
@@ -60,15 +71,26 @@ def deploy(
 
 
 def rollback(target: Target, *, env: str, kind: str, state_dir: Path, smoke_url: str) -> Entry:
-    entries = load(state_dir, env=env, target=kind)
-    now, back = current(entries), rollback_target(entries)
-    if now is None or back is None:
-        raise DeployFailed(f"no earlier successful {kind} deploy of {env} in the history")
-    say(f"rolling {env} back from {now.image} to {back.image} (deployed {back.time})")
-    target.restore(back.image)
+    if isinstance(target, RecordsReleases):
+        now_image, back_image = target.release_record()
+        if now_image is None or back_image is None:
+            raise DeployFailed(f"the {kind} target of {env} records no earlier release")
+        say(f"rolling {env} back from {now_image} to {back_image} (record on the target)")
+        now_digest, back_digest = target.digest(now_image), target.digest(back_image)
+    else:
+        entries = load(state_dir, env=env, target=kind)
+        now, back = current(entries), rollback_target(entries)
+        if now is None or back is None:
+            raise DeployFailed(f"no earlier successful {kind} deploy of {env} in the history")
+        say(f"rolling {env} back from {now.image} to {back.image} (deployed {back.time})")
+        now_image, back_image = now.image, back.image
+        now_digest, back_digest = now.digest, back.digest
+    target.restore(back_image)
     smoke_test(smoke_url)
+    if isinstance(target, RecordsReleases):
+        target.record_release(back_image, now_image)
     entry = Entry(
-        env, kind, back.image, back.digest, DEPLOYED, action="rollback", detail=now.digest
+        env, kind, back_image, back_digest, DEPLOYED, action="rollback", detail=now_digest
     )
     record(state_dir, entry)
     return entry

@@ -16,6 +16,15 @@ from app.state import AppState
 CHECK_TIMEOUT_S = 2.0
 
 
+# Readiness means "this api replica can serve": its process, database and store. The executor
+# is not among them: every api replica shares the same executors, so failing readiness on
+# executor trouble would take every route (logins, files listing, admin) off the load balancer
+# at once, on every executor deploy or drain. Executor trouble shows in the /readyz detail, in
+# nox_component_up (alert NoxExecutorUnreachable) and as 503 + Retry-After on the routes
+# that need it.
+READINESS_COMPONENTS = ("database", "cache")
+
+
 class ComponentStatus(BaseModel):
     ok: bool
     detail: str
@@ -59,6 +68,10 @@ async def check_components(state: AppState) -> dict[str, ComponentStatus]:
     for name, status in zip(names, results, strict=True):
         COMPONENT_UP.labels(component=name).set(1 if status.ok else 0)
     return dict(zip(names, results, strict=True))
+
+
+def is_ready(components: dict[str, ComponentStatus]) -> bool:
+    return all(components[name].ok for name in READINESS_COMPONENTS)
 
 
 def refresh_disk_metrics(state: AppState) -> None:

@@ -8,7 +8,12 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from app import __version__
 from app.backup.service import refresh_archiver_metrics, refresh_backup_metric
-from app.observability.checks import check_components, refresh_disk_metrics
+from app.observability.checks import (
+    READINESS_COMPONENTS,
+    check_components,
+    is_ready,
+    refresh_disk_metrics,
+)
 from app.observability.metrics import REGISTRY
 from app.state import StateDep
 
@@ -23,9 +28,10 @@ async def healthz() -> dict[str, str]:
 @router.get("/readyz")
 async def readyz(state: StateDep) -> JSONResponse:
     components = await check_components(state)
-    ready = all(c.ok for c in components.values())
+    ready = is_ready(components)
     body = {
         "status": "ready" if ready else "not ready",
+        "required": list(READINESS_COMPONENTS),
         "components": {name: c.model_dump() for name, c in components.items()},
     }
     return JSONResponse(body, status_code=200 if ready else 503)

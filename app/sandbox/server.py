@@ -27,6 +27,7 @@ from app.sandbox.interface import (
     WorkspaceUsage,
 )
 from app.sandbox.local import LocalExecutor
+from app.sandbox.selfcheck import isolation_problems
 from app.sandbox.workspace import validate_workspace_id
 from app.settings import ENV_PREFIX, PLACEHOLDER_SECRETS, SandboxBackend, Settings
 
@@ -46,6 +47,7 @@ def executor_problems(settings: Settings) -> list[str]:
         problems.append(
             f"the executor must not hold {ENV_PREFIX}DATABASE_URL or {ENV_PREFIX}REDIS_URL"
         )
+    problems += isolation_problems(require_own_userns=settings.executor_require_userns)
     return problems
 
 

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import secrets
 import shutil
+import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -128,3 +130,27 @@ def test_dockerignore_keeps_secrets_vcs_and_caches_out(
         run(["docker", "rmi", tag], check=False)
     expected = {"app/main.py", "pyproject.toml", "Dockerfile", ".dockerignore"}
     assert found == {f"/ctx/{name}" for name in expected}, found
+
+
+def in_container(*args: str) -> subprocess.CompletedProcess[str]:
+    return run(["docker", "run", "--rm", *args], check=False)
+
+
+def test_executor_refuses_to_start_with_a_masked_proc(runtime_image: str) -> None:
+    secret = f"NOX_EXECUTOR_SECRET={secrets.token_hex(32)}"
+    # No systempaths=unconfined: Docker masks /proc. The refusal ends the process by itself.
+    refused = in_container(
+        "-e", "NOX_ENV=production", "-e", "NOX_SANDBOX_BACKEND=bwrap",
+        "-e", secret, "--entrypoint", "timeout", runtime_image, "120", "nox", "executor",
+    )  # fmt: skip
+    assert refused.returncode not in (0, 124), refused.stdout
+    assert "refusing to start the executor" in refused.stderr
+    assert "/proc is masked (/proc/acpi" in refused.stderr
+    # The compose/Swarm executor's options pass the same check.
+    check = "from app.sandbox.selfcheck import isolation_problems as p; print(p(False))"
+    unconfined = in_container(
+        "--security-opt", "systempaths=unconfined",
+        "--security-opt", f"seccomp={REPO / 'seccomp' / 'executor.json'}",
+        "--entrypoint", "python", runtime_image, "-c", check,
+    )  # fmt: skip
+    assert unconfined.stdout.strip() == "[]", unconfined.stderr

@@ -141,3 +141,16 @@ def test_the_sandbox_suites_isolation_probes_hold_in_compose(stack: Stack, token
     for name in ("keyctl", "bpf", "io_uring_setup", "userfaultfd", "perf_event_open", "ptrace"):
         assert syscalls[name] == "EPERM", syscalls
     assert syscalls["getpid"] == "ok"
+
+
+def test_redis_password_is_in_no_process_command_line(stack: Stack) -> None:
+    password = stack.secrets["REDIS_PASSWORD"]
+    listing = "for p in /proc/[0-9]*; do tr '\\0' ' ' < $p/cmdline; echo; done"
+    argvs = stack.compose("exec", "-T", "redis", "sh", "-c", listing).stdout
+    assert "redis-server" in argvs
+    assert password not in argvs
+    # and the password is in force: without it Redis refuses
+    refused = stack.compose(
+        "exec", "-T", "-e", "REDISCLI_AUTH=", "redis", "redis-cli", "ping", check=False
+    )
+    assert "NOAUTH" in refused.stdout + refused.stderr

@@ -67,6 +67,31 @@ def test_outage_gives_503_then_recovers_without_500(stack: Stack, token: str, se
     assert_data_kept(stack, token)
 
 
+def test_executor_stopped_keeps_api_ready_runs_503_then_recover(stack: Stack, token: str) -> None:
+    """Readiness is the api's own: an executor outage makes runs 503, not the whole api."""
+    code = {"code": "print(6 * 7)"}
+    stack.compose("stop", "-t", "10", "executor")
+    try:
+        with http_client(stack.port, token) as client:
+            run = client.post("/api/v7/run/python", json=code)
+            assert run.status_code == 503, run.text
+            assert run.headers["content-type"] == "application/problem+json"
+            assert run.headers["retry-after"] == "5"
+            assert client.get("/api/v7/auth/me").status_code == 200
+            ready = client.get("/readyz")
+            assert ready.status_code == 200, ready.text
+            assert ready.json()["components"]["executor"]["ok"] is False
+    finally:
+        stack.compose("up", "-d", "--wait", "--no-build", "executor")
+
+    def run_works() -> bool:
+        with http_client(stack.port, token) as client:
+            run = client.post("/api/v7/run/python", json=code)
+        return run.status_code == 200 and run.json()["stdout"] == "42\n"
+
+    wait_for(run_works, 60, "runs answer again once the executor is back, no api restart")
+
+
 def test_down_then_up_keeps_data(stack: Stack, token: str) -> None:
     stack.compose("down", "-t", "20")  # no -v: named volumes stay
     stack.compose("up", "-d", "--wait", "--wait-timeout", "180", "--no-build")

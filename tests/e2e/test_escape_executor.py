@@ -1,5 +1,6 @@
 """The api and a real ``nox executor`` process: shared secret, errors carried over HTTP,
-and an executor that goes away answered with 503 and named by ``/readyz``."""
+and an executor that goes away answered with 503 on the routes that need it and named by
+``/readyz``, which stays 200: the api replica itself can still serve everything else."""
 
 from __future__ import annotations
 
@@ -35,17 +36,12 @@ class ExecutorProcess:
     process: subprocess.Popen[bytes]
 
 
-@pytest.fixture(scope="module")
-def executor(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ExecutorProcess]:
-    require_bwrap()
-    port = free_port()
-    secret = secrets.token_urlsafe(32)
-    workspaces = traversable_dir("nox-sbx-exec-")
+def start_executor(port: int, secret: str, data: Path, workspaces: Path) -> ExecutorProcess:
     env = {
         "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
         f"{ENV_PREFIX}EXECUTOR_SECRET": secret,
         f"{ENV_PREFIX}SANDBOX_BACKEND": "bwrap",
-        f"{ENV_PREFIX}DATA_DIR": str(tmp_path_factory.mktemp("executor")),
+        f"{ENV_PREFIX}DATA_DIR": str(data),
         f"{ENV_PREFIX}WORKSPACES_DIR": str(workspaces),
     }
     process = subprocess.Popen(
@@ -53,10 +49,27 @@ def executor(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ExecutorProce
     )
     try:
         wait_for_port(port)
-        yield ExecutorProcess(f"http://127.0.0.1:{port}", secret, process)
+    except BaseException:
+        stop_executor(process)
+        raise
+    return ExecutorProcess(f"http://127.0.0.1:{port}", secret, process)
+
+
+def stop_executor(process: subprocess.Popen[bytes]) -> None:
+    process.terminate()
+    process.wait(timeout=10)
+
+
+@pytest.fixture(scope="module")
+def executor(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ExecutorProcess]:
+    require_bwrap()
+    workspaces = traversable_dir("nox-sbx-exec-")
+    data = tmp_path_factory.mktemp("executor")
+    started = start_executor(free_port(), secrets.token_urlsafe(32), data, workspaces)
+    try:
+        yield started
     finally:
-        process.terminate()
-        process.wait(timeout=10)
+        stop_executor(started.process)
         shutil.rmtree(workspaces, ignore_errors=True)
 
 
@@ -92,7 +105,9 @@ async def test_api_runs_and_stores_files_through_the_executor(
         assert ready.json()["components"]["executor"]["ok"] is True
 
 
-async def test_executor_down_gives_503_and_readyz_names_it(tmp_path: Path) -> None:
+async def test_executor_down_gives_503_on_runs_and_readyz_names_it_but_stays_ready(
+    tmp_path: Path,
+) -> None:
     settings = make_settings(
         tmp_path,
         sandbox_backend=SandboxBackend.remote,
@@ -105,12 +120,57 @@ async def test_executor_down_gives_503_and_readyz_names_it(tmp_path: Path) -> No
         assert run.status_code == 503
         assert run.headers["content-type"] == "application/problem+json"
         assert "executor" in run.json()["detail"]
+        assert run.headers["retry-after"] == "5"
         files = await client.get("/api/v7/files", headers=auth)
         assert files.status_code == 503
+        assert (await client.get("/api/v7/auth/me", headers=auth)).status_code == 200
         ready = await client.get("/readyz")
-        assert ready.status_code == 503
+        assert ready.status_code == 200, ready.text
+        assert ready.json()["required"] == ["database", "cache"]
         executor_status = ready.json()["components"]["executor"]
         assert executor_status["ok"] is False and "unreachable" in executor_status["detail"]
+
+
+async def test_executor_stopped_then_restarted_keeps_api_ready_and_runs_recover(
+    tmp_path: Path,
+) -> None:
+    """Embedded split mode: the api stays Ready across an executor outage and needs no restart."""
+    require_bwrap()
+    port, secret = free_port(), secrets.token_urlsafe(32)
+    workspaces = traversable_dir("nox-sbx-exec-")
+    settings = make_settings(
+        tmp_path,
+        sandbox_backend=SandboxBackend.remote,
+        executor_url=f"http://127.0.0.1:{port}",
+        executor_secret=secret,
+    )
+    code = {"code": "print(6 * 7)"}
+    first = start_executor(port, secret, tmp_path / "executor", workspaces)
+    try:
+        async with app_client(settings) as client:
+            auth = {"Authorization": f"Bearer {await make_token(client, settings, 's@x.test')}"}
+            ok = await client.post("/api/v7/run/python", json=code, headers=auth)
+            assert ok.json()["stdout"] == "42\n"
+            stop_executor(first.process)
+            down = await client.post("/api/v7/run/python", json=code, headers=auth)
+            assert down.status_code == 503 and down.headers["retry-after"] == "5"
+            ready = await client.get("/readyz")
+            assert ready.status_code == 200
+            assert ready.json()["components"]["executor"]["ok"] is False
+            metrics = (await client.get("/metrics")).text
+            assert 'nox_component_up{component="executor"} 0.0' in metrics
+            second = start_executor(port, secret, tmp_path / "executor", workspaces)
+            try:
+                again = await client.post("/api/v7/run/python", json=code, headers=auth)
+                assert again.status_code == 200 and again.json()["stdout"] == "42\n"
+                ready = await client.get("/readyz")
+                assert ready.json()["components"]["executor"]["ok"] is True
+            finally:
+                stop_executor(second.process)
+    finally:
+        if first.process.poll() is None:
+            stop_executor(first.process)
+        shutil.rmtree(workspaces, ignore_errors=True)
 
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="only a root server drops to the sandbox uid")

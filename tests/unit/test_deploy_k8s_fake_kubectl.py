@@ -1,9 +1,11 @@
 """The deploy tooling's Kubernetes branch against a FAKE kubectl (no cluster runs here).
 
 The fake (written below, put first on PATH) keeps a tiny cluster state in a JSON file: the
-``api`` Service's slot and each Deployment's image; ``apply -k`` reads the generated
-kustomization's patches. The same generated kustomization is also rendered by the REAL
-``kubectl kustomize`` over k8s/overlays/<env>, to prove it builds what the fake pretends.
+``api`` Service's slot and annotations, each workload's image and each Deployment's replica
+count; ``apply -k`` reads the generated kustomization's patches. Two tiny HTTP servers stand
+for the public URL (the slot ``api`` selects) and the preview URL (the other slot). The same
+generated kustomization is also rendered by the REAL ``kubectl kustomize`` over
+k8s/overlays/<env>, to prove it builds what the fake pretends.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ import shutil
 import subprocess
 import sys
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -41,8 +43,14 @@ if args[:1] == ["-n"]:
 with open(state_path + ".calls", "a") as log:
     log.write(json.dumps(args) + "\n")
 if args[:3] == ["get", "service", "api"]:
-    print(state["slot"], end="")
+    if "annotations" in args[-1]:
+        print(json.dumps(state["annotations"]), end="")
+    else:
+        print(state["slot"], end="")
 elif args[:2] == ["get", "deployment"]:
+    if "replicas" in args[-1]:
+        print(state["replicas"].get(args[2], 1), end="")
+        sys.exit(0)
     image = state["images"].get(args[2])
     if image is None:
         sys.exit("Error from server (NotFound)")
@@ -50,8 +58,17 @@ elif args[:2] == ["get", "deployment"]:
 elif args[:2] == ["apply", "-k"]:
     kustomization = json.load(open(os.path.join(args[2], "kustomization.yaml")))
     for patch in kustomization["patches"]:
-        if patch["target"]["kind"] == "Deployment":
-            state["images"][patch["target"]["name"]] = json.loads(patch["patch"])[0]["value"]
+        kind, name = patch["target"]["kind"], patch["target"]["name"]
+        key = name if kind == "Deployment" else f"{kind}/{name}"
+        if kind != "Service":
+            state["images"][key] = json.loads(patch["patch"])[0]["value"]
+elif args[:1] == ["scale"]:
+    name = args[1].split("/", 1)[1]
+    state["replicas"][name] = int(args[2].split("=", 1)[1])
+elif args[:1] == ["annotate"]:
+    for pair in args[args.index("api") + 1:]:
+        key, _, value = pair.partition("=")
+        state["annotations"][key] = value
 elif args[:2] == ["patch", "service"] and args[2] == "api":
     state["slot"] = json.loads(args[args.index("-p") + 1])["spec"]["selector"]["slot"]
 json.dump(state, open(state_path, "w"))
@@ -61,7 +78,10 @@ json.dump(state, open(state_path, "w"))
 class Cluster:
     def __init__(self, tmp: Path) -> None:
         self.state = tmp / "cluster.json"
-        self.state.write_text(json.dumps({"slot": "blue", "images": {"api-blue": OLD}}))
+        self.state.write_text(json.dumps({
+            "slot": "blue", "images": {"api-blue": OLD}, "annotations": {},
+            "replicas": {"api-blue": 4, "api-green": 2},  # active grown by its HPA; idle at min
+        }))  # fmt: skip
         bin_dir = tmp / "bin"
         bin_dir.mkdir()
         (bin_dir / "kubectl").write_text(FAKE_KUBECTL.replace("python3", sys.executable, 1))
@@ -76,11 +96,25 @@ class Cluster:
         lines = Path(f"{self.state}.calls").read_text().splitlines()
         return [json.loads(line) for line in lines]
 
-    def serving(self) -> str:
-        now = self.now
-        images = now["images"]
+    def log(self, event: list[str]) -> None:
+        with Path(f"{self.state}.calls").open("a") as log:
+            log.write(json.dumps(event) + "\n")
+
+    def image(self, name: str) -> str:
+        images = self.now["images"]
         assert isinstance(images, dict)
-        return str(images[f"api-{now['slot']}"])
+        return str(images[name])
+
+    def serving(self) -> str:
+        return self.image(f"api-{self.now['slot']}")
+
+    def previewing(self) -> str:
+        idle = "green" if self.now["slot"] == "blue" else "blue"
+        return self.image(f"api-{idle}")
+
+    def components(self) -> dict[str, str]:
+        names = ("executor", "Job/nox-migrate", "CronJob/nox-backup")
+        return {name: self.image(name) for name in names}
 
 
 @pytest.fixture
@@ -88,13 +122,15 @@ def cluster(tmp_path: Path) -> Cluster:
     return Cluster(tmp_path)
 
 
-@pytest.fixture
-def public_url(cluster: Cluster) -> Iterator[str]:
-    """The environment's public URL: ready unless the selected slot runs the BAD image."""
+def serve(cluster: Cluster, image_of: Callable[[], str], name: str) -> Iterator[str]:
+    """Ready unless the slot behind this URL runs the BAD image; every smoke GET is logged."""
 
     class Handler(BaseHTTPRequestHandler):
         def do_GET(self) -> None:
-            ok = self.path != "/readyz" or cluster.serving() != BAD
+            image = image_of()
+            if self.path == "/readyz":
+                cluster.log([f"smoke {name}", image])
+            ok = self.path != "/readyz" or image != BAD
             body = json.dumps({"status": "ok", "version": "7.0.0"}).encode()
             self.send_response(200 if ok else 503)
             self.send_header("Content-Length", str(len(body)))
@@ -111,11 +147,22 @@ def public_url(cluster: Cluster) -> Iterator[str]:
     server.server_close()
 
 
+@pytest.fixture
+def public_url(cluster: Cluster) -> Iterator[str]:
+    yield from serve(cluster, cluster.serving, "public")
+
+
+@pytest.fixture
+def preview_url(cluster: Cluster) -> Iterator[str]:
+    yield from serve(cluster, cluster.previewing, "preview")
+
+
 def deploy_sh(
-    cluster: Cluster, url: str, state: Path, *args: str
+    cluster: Cluster, url: str, state: Path, *args: str, preview: str = ""
 ) -> subprocess.CompletedProcess[str]:
     env = {
         **os.environ,
+        "NOX_PREVIEW_URL": preview,
         "PATH": f"{cluster.bin_dir}{os.pathsep}{os.environ['PATH']}",
         "FAKE_KUBECTL_STATE": str(cluster.state),
         "NOX_DEPLOY_STATE_DIR": str(state),
@@ -127,42 +174,83 @@ def deploy_sh(
 
 
 def test_release_goes_to_the_idle_slot_after_migrations_then_switches(
-    cluster: Cluster, public_url: str, tmp_path: Path
+    cluster: Cluster, public_url: str, preview_url: str, tmp_path: Path
 ) -> None:
-    done = deploy_sh(cluster, public_url, tmp_path / "state", "deploy", "--image", NEW)
+    done = deploy_sh(
+        cluster, public_url, tmp_path / "state", "deploy", "--image", NEW, preview=preview_url
+    )
     assert done.returncode == 0, done.stderr
     assert cluster.now["slot"] == "green"
     assert cluster.serving() == NEW
     calls = [" ".join(c[:3]) for c in cluster.calls()]
-    # migrations first: the Job is replaced and awaited before any traffic switch
+    # migrations first, the idle slot grown to the active one's size, its preview smoke-tested,
+    # and only then the switch
     order = [
         "delete job nox-migrate", "apply -k", "wait --for=condition=complete job/nox-migrate",
-        "rollout status deployment/api-green", "patch service api",
+        "scale deployment/api-green --replicas=4", "rollout status deployment/api-green",
+        f"smoke preview {NEW}", "patch service api", f"smoke public {NEW}",
     ]  # fmt: skip
     positions = [next(i for i, c in enumerate(calls) if c.startswith(step)) for step in order]
     assert positions == sorted(positions), calls
     assert all("-n" not in c or c.index("-n") == 0 for c in cluster.calls())
     [entry] = load(tmp_path / "state", env="prod", target="k8s")
     assert (entry.status, entry.digest) == ("deployed", "sha256:" + "b" * 64)
+    assert cluster.now["annotations"] == {
+        "nox.dev/current-image": NEW, "nox.dev/previous-image": OLD,
+    }  # fmt: skip
 
 
-def test_failed_smoke_switches_back_and_rollback_returns(
-    cluster: Cluster, public_url: str, tmp_path: Path
+def test_a_bad_preview_never_takes_traffic_and_every_component_goes_back(
+    cluster: Cluster, public_url: str, preview_url: str, tmp_path: Path
 ) -> None:
     state = tmp_path / "state"
-    for image in (OLD, NEW):  # OLD lands in green, NEW in blue
-        assert deploy_sh(cluster, public_url, state, "deploy", "--image", image).returncode == 0
-    bad = deploy_sh(cluster, public_url, state, "deploy", "--image", BAD)
+    ok = deploy_sh(cluster, public_url, state, "deploy", "--image", NEW, preview=preview_url)
+    assert ok.returncode == 0, ok.stderr
+    bad = deploy_sh(cluster, public_url, state, "deploy", "--image", BAD, preview=preview_url)
     assert bad.returncode == 1
+    assert "preview slot blue failed its smoke test" in bad.stderr
     assert "rolled back" in bad.stderr
     assert cluster.serving() == NEW
-    back = deploy_sh(cluster, public_url, state, "rollback")
+    assert [" ".join(c) for c in cluster.calls() if c == ["smoke public", BAD]] == []
+    assert cluster.components() == dict.fromkeys(cluster.components(), NEW)
+    annotations = cluster.now["annotations"]
+    assert isinstance(annotations, dict)
+    assert annotations["nox.dev/current-image"] == NEW  # a failed deploy records nothing
+
+
+def test_rollback_from_a_fresh_machine_reads_the_record_on_the_cluster(
+    cluster: Cluster, public_url: str, preview_url: str, tmp_path: Path
+) -> None:
+    first = tmp_path / "ci-runner-1"
+    for image in (OLD, NEW):  # OLD lands in green, NEW in blue
+        done = deploy_sh(
+            cluster, public_url, first, "deploy", "--image", image, preview=preview_url
+        )
+        assert done.returncode == 0, done.stderr
+    assert cluster.serving() == NEW and cluster.components()["executor"] == NEW
+    shutil.rmtree(first)  # the runner that deployed is gone with its history
+    fresh = tmp_path / "ci-runner-2"
+    back = deploy_sh(cluster, public_url, fresh, "rollback", preview=preview_url)
     assert back.returncode == 0, back.stderr
     assert cluster.serving() == OLD
-    assert cluster.now["slot"] == "green"  # OLD still ran there: rollback is a switch
-    statuses = [(e.status, e.action) for e in load(state, env="prod", target="k8s")]
-    deployed = ("deployed", "deploy")
-    assert statuses == [deployed, deployed, ("failed", "deploy"), ("deployed", "rollback")]
+    assert cluster.now["slot"] == "green"  # OLD still ran there: its slot is switched back in
+    assert cluster.components() == dict.fromkeys(cluster.components(), OLD)
+    reads = [c for c in cluster.calls() if c[:3] == ["get", "service", "api"] and "annot" in c[-1]]
+    assert reads, "rollback read the release record from the cluster"
+    assert cluster.now["annotations"] == {
+        "nox.dev/current-image": OLD, "nox.dev/previous-image": NEW,
+    }  # fmt: skip
+    [entry] = load(fresh, env="prod", target="k8s")  # the new runner's log starts here
+    assert (entry.action, entry.image) == ("rollback", OLD)
+
+
+def test_deploy_refuses_without_a_preview_url(
+    cluster: Cluster, public_url: str, tmp_path: Path
+) -> None:
+    refused = deploy_sh(cluster, public_url, tmp_path / "s", "deploy", "--image", NEW)
+    assert refused.returncode == 1
+    assert "NOX_PREVIEW_URL" in refused.stderr
+    assert cluster.now["slot"] == "blue"
 
 
 def test_kubernetes_refuses_images_without_digest(

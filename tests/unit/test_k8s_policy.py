@@ -128,3 +128,16 @@ def test_migration_job_and_backup_cronjob_run_the_cli(overlay: str) -> None:
     assert [c["args"] for c in migrate] == [["nox", "migrate"]]
     assert [c["args"] for c in backup] == [["nox", "backup"]]
     assert find(docs, "CronJob", "nox-backup")["spec"]["concurrencyPolicy"] == "Forbid"
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_no_secret_is_expanded_into_a_command_line(overlay: str) -> None:
+    """Kubernetes expands $(VAR) in command/args into the process argv, visible in ps."""
+    for name, spec in all_workloads(overlay):
+        for container in containers(spec):
+            secret_vars = {e["name"] for e in container.get("env", []) if "valueFrom" in e}
+            argv = " ".join([*container.get("command", []), *container.get("args", [])])
+            probe = container.get("readinessProbe", {}).get("exec", {}).get("command", [])
+            for var in secret_vars:
+                assert f"$({var})" not in argv, f"{name}: {var} on the command line"
+            assert " -a " not in " ".join(probe), f"{name}: a password in a probe's argv"

@@ -6,7 +6,7 @@ import ipaddress
 
 import pytest
 
-from tests.unit.k8s_manifests import OVERLAYS, Doc, build, find, of_kind, pod_template
+from tests.unit.k8s_manifests import OVERLAYS, Doc, build, find, of_kind, pod_template, workloads
 
 SLOTS = ("blue", "green")
 PRIVATE = [ipaddress.IPv4Network(n) for n in ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16")]
@@ -147,3 +147,44 @@ def test_datastores_accept_only_nox_components(overlay: str) -> None:
                 for expression in peer["podSelector"]["matchExpressions"]:
                     sources |= set(expression["values"])
         assert sources == allowed
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_executor_survives_deploys_and_drains(overlay: str) -> None:
+    docs = build(overlay)
+    executor = find(docs, "Deployment", "executor")
+    assert executor["spec"]["replicas"] >= 2
+    strategy = executor["spec"]["strategy"]
+    assert strategy["type"] == "RollingUpdate"
+    assert strategy["rollingUpdate"]["maxUnavailable"] == 0
+    pdb = find(docs, "PodDisruptionBudget", "executor")
+    labels = pod_template(executor)["metadata"]["labels"]
+    assert pdb["spec"]["selector"]["matchLabels"].items() <= labels.items()
+    # The budget must leave at least one executor while still allowing a drain.
+    assert pdb["spec"]["maxUnavailable"] == 1
+    anti = pod_template(executor)["spec"]["affinity"]["podAntiAffinity"]
+    [term] = anti["requiredDuringSchedulingIgnoredDuringExecution"]
+    assert term["topologyKey"] == "kubernetes.io/hostname"
+    assert term["labelSelector"]["matchLabels"].items() <= labels.items()
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_every_executor_replica_mounts_the_shared_workspaces(overlay: str) -> None:
+    docs = build(overlay)
+    volumes = pod_template(find(docs, "Deployment", "executor"))["spec"]["volumes"]
+    [claim] = [
+        v["persistentVolumeClaim"]["claimName"] for v in volumes if "persistentVolumeClaim" in v
+    ]
+    assert find(docs, "PersistentVolumeClaim", claim)["spec"]["accessModes"] == ["ReadWriteMany"]
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_untrusted_code_runs_only_on_the_executor_pool(overlay: str) -> None:
+    pool = {"nox.dev/pool": "executor"}
+    for name, spec in workloads(build(overlay)):
+        tolerated = {(t["key"], t.get("value")) for t in spec.get("tolerations", [])}
+        if name == "Deployment/executor":
+            assert spec["nodeSelector"] == pool
+            assert ("nox.dev/pool", "executor") in tolerated
+        else:  # nothing else tolerates the pool's taint, so nothing else lands there
+            assert ("nox.dev/pool", "executor") not in tolerated, name

@@ -151,10 +151,12 @@ def deployer(
     smoke_url: str,
     nonce: str,
     credentials: Credentials = Credentials(),
+    preview_url: str = "",
 ) -> dagger.Container:
     ctr = with_credentials(ops_image(source), credentials)
     args = ["deploy", "--target", target.value, "--env", env.value,
             "--image", require_digest(image), "--smoke-url", smoke_url]  # fmt: skip
+    args += ["--preview-url", preview_url] if preview_url else []
     return run_script(with_history(ctr, env), args, nonce)
 
 
@@ -165,9 +167,11 @@ def rollback_container(
     smoke_url: str,
     nonce: str,
     credentials: Credentials = Credentials(),
+    preview_url: str = "",
 ) -> dagger.Container:
     ctr = with_credentials(ops_image(source), credentials)
     args = ["rollback", "--target", target.value, "--env", env.value, "--smoke-url", smoke_url]
+    args += ["--preview-url", preview_url] if preview_url else []
     return run_script(with_history(ctr, env), args, nonce)
 
 

@@ -237,13 +237,15 @@ class NoxCi:
         docker_host: Annotated[str, Doc("Swarm: e.g. ssh://deploy@host")] = "",
         ssh_key: Annotated[dagger.Secret | None, Doc("key for an ssh:// docker_host")] = None,
         known_hosts: Annotated[dagger.Secret | None, Doc("the ssh host's key")] = None,
+        preview_url: Annotated[str, Doc("k8s: URL of Service/api-preview, smoke-tested")] = "",
     ) -> str:
         """scripts/deploy.sh deploy: migrate, roll out, smoke test, roll back on failure."""
         given = Credentials(kubeconfig, docker_host, ssh_key, known_hosts)
         chosen, url, credentials, ref = await self._deployment(env, target, given, image=image)
         ctr = deployer(
-            deploy_source(self.source), chosen, env, ref, smoke_url or url, nonce(), credentials
-        )
+            deploy_source(self.source), chosen, env, ref, smoke_url or url, nonce(), credentials,
+            preview_url=preview_url,
+        )  # fmt: skip
         await _require_success(ctr, f"deploy to {env.value}")
         return await ctr.stdout()
 
@@ -257,13 +259,16 @@ class NoxCi:
         docker_host: str = "",
         ssh_key: dagger.Secret | None = None,
         known_hosts: dagger.Secret | None = None,
+        preview_url: str = "",
     ) -> str:
-        """scripts/deploy.sh rollback: back to the previously recorded digest."""
+        """scripts/deploy.sh rollback: back to the digest recorded on the target (k8s: the
+        api Service's annotations) or, for Swarm, in the history."""
         given = Credentials(kubeconfig, docker_host, ssh_key, known_hosts)
         chosen, url, credentials, _ = await self._deployment(env, target, given, image=None)
         ctr = rollback_container(
-            deploy_source(self.source), chosen, env, smoke_url or url, nonce(), credentials
-        )
+            deploy_source(self.source), chosen, env, smoke_url or url, nonce(), credentials,
+            preview_url=preview_url,
+        )  # fmt: skip
         await _require_success(ctr, f"rollback of {env.value}")
         return await ctr.stdout()
 
