@@ -100,6 +100,7 @@ def test_deploy_env_prod_takes_target_url_credentials_and_the_published_digest(
     assert script_args(ctr) == [
         "bash", "scripts/deploy.sh", "deploy", "--target", "k8s", "--env", "prod",
         "--image", f"ghcr.io/acme/nox@{DIGEST}", "--smoke-url", "https://nox.example",
+        "--preview-url", "https://preview.nox.example",
     ]  # fmt: skip
     mounts = {a["path"]: a["source"] for a in graph.find(ctr, "withMountedSecret")}
     assert graph.steps(mounts["/run/secrets/kubeconfig"]) == [
@@ -121,6 +122,7 @@ def test_rollback_env_staging_needs_no_flags(engine: FakeEngine, ran: list[Any])
     assert script_args(ran[0]) == [
         "bash", "scripts/deploy.sh", "rollback", "--target", "k8s", "--env", "staging",
         "--smoke-url", "https://staging.nox.example",
+        "--preview-url", "https://preview.staging.nox.example",
     ]  # fmt: skip
 
 

@@ -39,6 +39,7 @@ class Environment:
     docker_host: str = ""
     ssh_key: str = ""
     known_hosts: str = ""
+    preview_url: str = ""  # k8s blue/green: Service/api-preview, smoke-tested before the switch
 
     def credentials(self) -> dict[str, str]:
         """Each credential this environment's target needs, by its key in the file."""
@@ -111,6 +112,7 @@ def _environment(name: str, table: dict[str, Any]) -> Environment:
         docker_host=_text(table, "docker_host", where, required=target == "swarm"),
         ssh_key=_reference(table, "ssh_key", where, required=False),
         known_hosts=_reference(table, "known_hosts", where, required=False),
+        preview_url=_text(table, "preview_url", where, required=False),
     )
     missing = [key for key, value in env.credentials().items() if not value]
     if missing:

@@ -26,6 +26,7 @@ from .environments import (
     CONFIG_PATH,
     Config,
     ConfigError,
+    Environment,
     missing_message,
     parse,
     registry_references,
@@ -107,6 +108,12 @@ class NoxCi:
     async def _config(self) -> Config:
         try:
             return parse(await self.source.file(CONFIG_PATH).contents())
+        except ConfigError as exc:
+            raise PipelineError(str(exc)) from exc
+
+    async def _environment(self, env: Env) -> Environment:
+        try:
+            return (await self._config()).environment(env.value)
         except ConfigError as exc:
             raise PipelineError(str(exc)) from exc
 
@@ -193,10 +200,7 @@ class NoxCi:
         after; every credential is read (and every missing one named) before anything runs.
         `image=""` means: the digest the environment's tag points at in the registry."""
         config = await self._config()
-        try:
-            environment = config.environment(env.value)
-        except ConfigError as exc:
-            raise PipelineError(str(exc)) from exc
+        environment = await self._environment(env)
         wanted = {
             key: reference
             for key, reference in environment.credentials().items()
@@ -237,14 +241,15 @@ class NoxCi:
         docker_host: Annotated[str, Doc("Swarm: e.g. ssh://deploy@host")] = "",
         ssh_key: Annotated[dagger.Secret | None, Doc("key for an ssh:// docker_host")] = None,
         known_hosts: Annotated[dagger.Secret | None, Doc("the ssh host's key")] = None,
-        preview_url: Annotated[str, Doc("k8s: URL of Service/api-preview, smoke-tested")] = "",
+        preview_url: Annotated[str, Doc("k8s: Service/api-preview's URL; default: config")] = "",
     ) -> str:
         """scripts/deploy.sh deploy: migrate, roll out, smoke test, roll back on failure."""
         given = Credentials(kubeconfig, docker_host, ssh_key, known_hosts)
         chosen, url, credentials, ref = await self._deployment(env, target, given, image=image)
+        preview = preview_url or (await self._environment(env)).preview_url
         ctr = deployer(
             deploy_source(self.source), chosen, env, ref, smoke_url or url, nonce(), credentials,
-            preview_url=preview_url,
+            preview_url=preview,
         )  # fmt: skip
         await _require_success(ctr, f"deploy to {env.value}")
         return await ctr.stdout()
@@ -265,9 +270,10 @@ class NoxCi:
         api Service's annotations) or, for Swarm, in the history."""
         given = Credentials(kubeconfig, docker_host, ssh_key, known_hosts)
         chosen, url, credentials, _ = await self._deployment(env, target, given, image=None)
+        preview = preview_url or (await self._environment(env)).preview_url
         ctr = rollback_container(
             deploy_source(self.source), chosen, env, smoke_url or url, nonce(), credentials,
-            preview_url=preview_url,
+            preview_url=preview,
         )  # fmt: skip
         await _require_success(ctr, f"rollback of {env.value}")
         return await ctr.stdout()
