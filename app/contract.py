@@ -74,7 +74,7 @@ _ERRORS: dict[int, tuple[str, dict[str, Any]]] = {
 }
 
 AUTHENTICATED = (401, 403, 429, 503)  # auth reads the database/store, rate limit applies
-WITH_BODY = (413, 422)
+WITH_BODY = (400, 413, 422)  # 400: a body that does not parse
 WITH_PARAMS = (422,)
 
 

@@ -19,6 +19,7 @@ from app.errors import NoxProblem
 from app.files import service as files
 from app.sandbox.interface import Language, RunResult
 from app.sandbox.service import run_for_user
+from app.sandbox.workspace import PATH_PATTERN
 from app.state import SettingsDep
 
 router = APIRouter(tags=["legacy"])
@@ -102,7 +103,9 @@ async def list_(request: Request, user: CurrentUser, path: str = "") -> dict[str
 
 
 @router.get("/cat")
-async def cat(request: Request, user: CurrentUser, path: str = Query()) -> dict[str, str]:
+async def cat(
+    request: Request, user: CurrentUser, path: str = Query(pattern=PATH_PATTERN)
+) -> dict[str, str]:
     try:
         data = await files.get_file(request, user=user, path=path)
     except NoxProblem as problem:
@@ -116,6 +119,8 @@ async def cat(request: Request, user: CurrentUser, path: str = Query()) -> dict[
 
 
 @router.delete("/delete")
-async def delete(request: Request, user: CurrentUser, path: str = Query()) -> dict[str, str]:
+async def delete(
+    request: Request, user: CurrentUser, path: str = Query(pattern=PATH_PATTERN)
+) -> dict[str, str]:
     await files.delete_file(request, user=user, path=path)
     return {"message": f"Deleted {path}"}

@@ -24,7 +24,7 @@ router = APIRouter(prefix="/api/v7/admin/users", tags=["admin"])
 async def list_users(
     _: AdminUser,
     session: SessionDep,
-    cursor: Annotated[int, Query(ge=0)] = 0,
+    cursor: Annotated[int, Query(ge=0, le=2**63 - 1)] = 0,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
 ) -> UserPage:
     users = await service.list_users(session=session, after_id=cursor, limit=limit + 1)
