@@ -12,14 +12,14 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Form, Query, Request, UploadFile
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from app.auth.deps import CurrentUser
 from app.errors import NoxProblem
 from app.files import service as files
 from app.sandbox.interface import Language, RunResult
 from app.sandbox.service import run_for_user
-from app.sandbox.workspace import PATH_PATTERN
+from app.sandbox.workspace import PATH_PATTERN, PREFIX_PATTERN
 from app.state import SettingsDep
 
 router = APIRouter(tags=["legacy"])
@@ -31,7 +31,8 @@ class LegacyPython(BaseModel):
 
 
 class LegacyShell(BaseModel):
-    cmd: str | list[str]
+    # Not blank: the earlier Nox answered an empty command with 400, kept below.
+    cmd: Annotated[str, Field(pattern=r"\S")] | Annotated[list[str], Field(min_length=1)]
 
 
 def _legacy_result(result: RunResult) -> JSONResponse:
@@ -83,7 +84,9 @@ async def run_sh(body: LegacyShell, request: Request, user: CurrentUser) -> JSON
 
 
 @router.get("/list")
-async def list_(request: Request, user: CurrentUser, path: str = "") -> dict[str, Any]:
+async def list_(
+    request: Request, user: CurrentUser, path: str = Query("", pattern=PREFIX_PATTERN)
+) -> dict[str, Any]:
     """A directory's files, or the file itself; a path that is neither answers 404 "Path not
     found", as the earlier Nox did."""
     name = path.strip("/")

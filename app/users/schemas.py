@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, JsonValue, field_validator
 
 from app.settings import QuotaLimits
 
@@ -33,7 +33,12 @@ class UserUpdate(BaseModel):
     role: Literal["admin", "user"] | None = None
     is_active: bool | None = None
     quotas: dict[str, float] | None = Field(
-        default=None, description="overrides of the default quotas; {} clears them"
+        default=None,
+        description="overrides of the default quotas; {} clears them",
+        json_schema_extra={  # what _known_quotas enforces, so clients know the names
+            "propertyNames": {"enum": list[JsonValue](sorted(QuotaLimits.model_fields))},
+            "additionalProperties": {"type": "number", "minimum": 0},
+        },
     )
 
     @field_validator("quotas")
