@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Query
 from fastapi.responses import StreamingResponse
 
 from app.audit import query
@@ -15,7 +15,7 @@ from app.state import StateDep
 
 router = APIRouter(prefix="/api/v7/admin/audit", tags=["admin"])
 
-FiltersDep = Annotated[AuditFilters, Depends()]
+FiltersDep = Annotated[AuditFilters, Query()]  # a query model: its validators see raw text
 
 
 @router.get("")

@@ -96,3 +96,17 @@ async def test_405_allow_lists_every_documented_method(sqlite_settings: Settings
             assert response.headers["content-type"] == PROBLEM_JSON
             allowed = {m.strip().lower() for m in response.headers["allow"].split(",")}
             assert allowed == set(doc["paths"][template]), url
+
+
+async def test_audit_dates_must_be_date_times_not_unix_numbers(sqlite_settings: Settings) -> None:
+    from tests.conftest import make_token
+
+    async with app_client(sqlite_settings) as client:
+        token = await make_token(client, sqlite_settings, "admin@x.io", admin=True)
+        auth = {"Authorization": f"Bearer {token}"}
+        number = await client.get("/api/v7/admin/audit", params={"until": "0.5"}, headers=auth)
+        assert number.status_code == 422 and number.headers["content-type"] == PROBLEM_JSON
+        date = await client.get(
+            "/api/v7/admin/audit", params={"until": "2000-01-01T00:00:00Z"}, headers=auth
+        )
+        assert date.status_code == 200 and date.json()["items"] == []
