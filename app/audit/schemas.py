@@ -8,12 +8,14 @@ from typing import Any
 
 from pydantic import BaseModel, Field, field_validator
 
+from app.db import INT_MAX
+
 # pydantic reads a number as a Unix time; the document promises an RFC 3339 date-time.
 _NUMBER = re.compile(r"\s*[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?\s*")
 
 
 class AuditFilters(BaseModel):
-    actor_id: int | None = None
+    actor_id: int | None = Field(default=None, le=INT_MAX)
     action: str | None = Field(default=None, max_length=64, description="exact, or prefix with *")
     outcome: str | None = Field(default=None, max_length=16)
     target: str | None = Field(default=None, max_length=512)
