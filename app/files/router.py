@@ -15,7 +15,9 @@ from app.sandbox.workspace import PATH_PATTERN, PREFIX_PATTERN
 from app.state import SettingsDep
 
 router = APIRouter(prefix="/api/v7/files", tags=["files"])
-FilePath = Annotated[str, PathParam(pattern=PATH_PATTERN)]
+# The pattern is documented, not checked here: the workspace checks it, so a refused path is
+# still counted and audited like any other refusal.
+FilePath = Annotated[str, PathParam(json_schema_extra={"pattern": PATH_PATTERN})]
 
 
 class FileList(BaseModel):
@@ -44,7 +46,9 @@ async def download(path: FilePath, request: Request, user: CurrentUser) -> Respo
 
 @router.get("")
 async def listing(
-    request: Request, user: CurrentUser, prefix: Annotated[str, Query(pattern=PREFIX_PATTERN)] = ""
+    request: Request,
+    user: CurrentUser,
+    prefix: Annotated[str, Query(json_schema_extra={"pattern": PREFIX_PATTERN})] = "",
 ) -> Response:
     files = await service.list_files(request, user=user, prefix=prefix)
     return Response(FileList(files=files).model_dump_json(), media_type="application/json")

@@ -85,7 +85,9 @@ async def run_sh(body: LegacyShell, request: Request, user: CurrentUser) -> JSON
 
 @router.get("/list")
 async def list_(
-    request: Request, user: CurrentUser, path: str = Query("", pattern=PREFIX_PATTERN)
+    request: Request,
+    user: CurrentUser,
+    path: str = Query("", json_schema_extra={"pattern": PREFIX_PATTERN}),
 ) -> dict[str, Any]:
     """A directory's files, or the file itself; a path that is neither answers 404 "Path not
     found", as the earlier Nox did."""
@@ -107,7 +109,9 @@ async def list_(
 
 @router.get("/cat")
 async def cat(
-    request: Request, user: CurrentUser, path: str = Query(pattern=PATH_PATTERN)
+    request: Request,
+    user: CurrentUser,
+    path: str = Query(json_schema_extra={"pattern": PATH_PATTERN}),
 ) -> dict[str, str]:
     try:
         data = await files.get_file(request, user=user, path=path)
@@ -123,7 +127,9 @@ async def cat(
 
 @router.delete("/delete")
 async def delete(
-    request: Request, user: CurrentUser, path: str = Query(pattern=PATH_PATTERN)
+    request: Request,
+    user: CurrentUser,
+    path: str = Query(json_schema_extra={"pattern": PATH_PATTERN}),
 ) -> dict[str, str]:
     await files.delete_file(request, user=user, path=path)
     return {"message": f"Deleted {path}"}
