@@ -20,14 +20,14 @@ from fastapi.dependencies.models import Dependant
 from fastapi.openapi.utils import get_openapi
 from fastapi.routing import APIRoute
 
-from app.auth.deps import admin_user, current_user
+from app.auth.deps import CROSS_SITE_TYPE, admin_user, current_user
 from app.errors import PROBLEM_JSON
 from app.quotas.service import QUOTA_TYPE
 from app.routers import ROUTERS
-from app.sandbox.service import UNAVAILABLE_TYPE
+from app.sandbox.service import BUSY_TYPE, UNAVAILABLE_TYPE
 
 # Every ``type`` URI a Nox problem carries; ``about:blank`` means "the status says it all".
-PROBLEM_TYPES = ("about:blank", QUOTA_TYPE, UNAVAILABLE_TYPE)
+PROBLEM_TYPES = ("about:blank", QUOTA_TYPE, UNAVAILABLE_TYPE, BUSY_TYPE, CROSS_SITE_TYPE)
 
 PROBLEM_SCHEMA: dict[str, Any] = {
     "type": "object",

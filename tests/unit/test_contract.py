@@ -6,11 +6,12 @@ from typing import Any
 
 import pytest
 
+from app.auth.deps import CROSS_SITE_TYPE
 from app.contract import COMMITTED, PROBLEM_TYPES, render
 from app.errors import PROBLEM_JSON
 from app.main import create_app
 from app.quotas.service import QUOTA_TYPE
-from app.sandbox.service import UNAVAILABLE_TYPE
+from app.sandbox.service import BUSY_TYPE, UNAVAILABLE_TYPE
 from app.settings import Settings
 from tests.conftest import app_client
 
@@ -80,7 +81,9 @@ def test_route_families_declare_their_own_errors(
 def test_problem_schema_names_every_type_uri_nox_uses() -> None:
     problem = _document()["components"]["schemas"]["Problem"]
     assert set(problem["properties"]["type"]["enum"]) == set(PROBLEM_TYPES)
-    assert {QUOTA_TYPE, UNAVAILABLE_TYPE, "about:blank"} <= set(PROBLEM_TYPES)
+    assert {QUOTA_TYPE, UNAVAILABLE_TYPE, BUSY_TYPE, CROSS_SITE_TYPE, "about:blank"} <= set(
+        PROBLEM_TYPES
+    )
 
 
 async def test_405_allow_lists_every_documented_method(sqlite_settings: Settings) -> None:
