@@ -89,6 +89,28 @@ def dev_env(directory: Path) -> None:
         click.echo(f"wrote {written} with fresh random secrets (development only)")
 
 
+@main.command()
+@click.option("--check", is_flag=True, help="fail if docs/openapi.json is not current")
+@click.option(
+    "--output", type=click.Path(dir_okay=False), default=None, help="default docs/openapi.json"
+)
+def openapi(check: bool, output: str | None) -> None:
+    """Write the OpenAPI document the api serves (docs/openapi.json unless --output)."""
+
+    from app.contract import COMMITTED, render
+    from app.main import create_app
+
+    target = Path(output) if output else COMMITTED
+    text = render(create_app())
+    if check:
+        if not target.is_file() or target.read_text() != text:
+            raise click.ClickException(f"{target} is stale; run `nox openapi` and commit it")
+        click.echo(f"{target} is current")
+        return
+    target.write_text(text)
+    click.echo(f"wrote {target}")
+
+
 def _register_domains() -> None:
     for name in DOMAIN_CLIS:
         importlib.import_module(name).register(main)

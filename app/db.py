@@ -23,6 +23,10 @@ if TYPE_CHECKING:
 
     from app.settings import Settings
 
+# The largest value an Integer column holds on PostgreSQL (int4): ids and cursors taken from a
+# request are bounded by it, so a larger one is a 422, not a database error (500).
+INT_MAX = 2**31 - 1
+
 NAMING = {
     "ix": "ix_%(column_0_label)s",
     "uq": "uq_%(table_name)s_%(column_0_name)s",

@@ -14,6 +14,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 from sqlalchemy.exc import DisconnectionError, InterfaceError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
 PROBLEM_JSON = "application/problem+json"
 log = logging.getLogger(__name__)
@@ -72,14 +73,34 @@ async def _nox_problem(_: Request, exc: Exception) -> JSONResponse:
     )
 
 
-async def _http_exception(_: Request, exc: Exception) -> JSONResponse:
+def allowed_methods(request: Request) -> str:
+    """Every method some route serves at this path.
+
+    Starlette's 405 names only the methods of the first route that matched the path; Nox
+    declares GET, PUT and DELETE of one path as separate routes, so ``Allow`` must join them
+    to agree with the OpenAPI document. The routers are walked, not ``app.routes``: FastAPI
+    wraps included routers in private route types.
+    """
+    from app.routers import ROUTERS  # the routers import this module
+
+    methods: set[str] = set()
+    for route in (r for router in ROUTERS for r in router.routes):
+        match, _ = route.matches({**request.scope, "method": "GET"})
+        if match is not Match.NONE:
+            methods.update(getattr(route, "methods", None) or ())
+    return ", ".join(sorted(methods))
+
+
+async def _http_exception(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
     detail = exc.detail if isinstance(exc.detail, str) else HTTPStatus(exc.status_code).phrase
+    headers = dict(getattr(exc, "headers", None) or {})
     if exc.status_code == 404 and detail == "Not Found":
         detail = "no such resource"
     if exc.status_code == 405:
         detail = "this method is not allowed on this resource"
-    return problem_response(exc.status_code, detail, headers=getattr(exc, "headers", None))
+        headers["Allow"] = allowed_methods(request)
+    return problem_response(exc.status_code, detail, headers=headers or None)
 
 
 async def _validation(_: Request, exc: Exception) -> JSONResponse:

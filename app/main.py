@@ -9,6 +9,7 @@ from fastapi import FastAPI
 
 from app import __version__
 from app.auth.cache import AuthCache
+from app.contract import install_contract
 from app.db import make_engine, make_sessionmaker
 from app.errors import install_problem_handlers
 from app.observability.metrics import BUILD_INFO
@@ -56,6 +57,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     install_problem_handlers(app)
     app.add_middleware(RequestLimits)  # inside the observability one: refusals are logged too
+    install_contract(app)
     app.add_middleware(ObservabilityMiddleware)
     for router in ROUTERS:
         app.include_router(router)

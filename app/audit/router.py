@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Query
 from fastapi.responses import StreamingResponse
 
 from app.audit import query
@@ -15,7 +15,7 @@ from app.state import StateDep
 
 router = APIRouter(prefix="/api/v7/admin/audit", tags=["admin"])
 
-FiltersDep = Annotated[AuditFilters, Depends()]
+FiltersDep = Annotated[AuditFilters, Query()]  # a query model: its validators see raw text
 
 
 @router.get("")
@@ -23,14 +23,25 @@ async def list_events(
     _: AdminUser,
     session: SessionDep,
     filters: FiltersDep,
-    cursor: Annotated[int | None, Query(ge=1)] = None,
+    cursor: Annotated[int | None, Query(ge=1, le=2**63 - 1)] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> AuditPage:
     items, next_cursor = await query.page(session, filters, cursor=cursor, limit=limit)
     return AuditPage(items=items, next_cursor=next_cursor)
 
 
-@router.get("/export")
+@router.get(
+    "/export",
+    response_class=StreamingResponse,
+    responses={
+        200: {
+            "content": {
+                "application/x-ndjson": {"schema": {"type": "string"}},
+                "text/csv": {"schema": {"type": "string"}},
+            }
+        }
+    },
+)
 async def export_events(
     _: AdminUser,
     state: StateDep,

@@ -71,6 +71,7 @@ async def _by_session(state: AppState, session_id: str) -> Caller:
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 SAME_SITE_FETCHES = frozenset({"same-origin", "none"})
+CROSS_SITE_TYPE = "https://nox.dev/problems/cross-site-request"
 
 
 def _origin(url: str) -> str:
@@ -95,7 +96,7 @@ def check_same_origin(request: Request, public_url: str) -> None:
             403, "Forbidden",
             "a cross-site request cannot use the session cookie: send it from this site or "
             "use a Bearer token",
-            type_="https://nox.dev/problems/cross-site-request",
+            type_=CROSS_SITE_TYPE,
         )  # fmt: skip
 
 

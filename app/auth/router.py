@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
 from fastapi import APIRouter, Request, Response
+from fastapi import Path as PathParam
 
 from app.audit.service import record
 from app.auth import tokens
@@ -11,7 +14,7 @@ from app.auth.caller import Caller
 from app.auth.deps import CurrentUser
 from app.auth.schemas import DevLogin, MePublic, TokenCreate, TokenCreated, TokenPublic
 from app.auth.sessions import create_session, set_session_cookie
-from app.db import SessionDep
+from app.db import INT_MAX, SessionDep
 from app.errors import NoxProblem
 from app.observability.metrics import LOGINS
 from app.state import StateDep
@@ -58,7 +61,11 @@ async def list_tokens(user: CurrentUser, session: SessionDep) -> list[TokenPubli
 
 @router.delete("/tokens/{token_id}", status_code=204)
 async def revoke_token(
-    token_id: int, user: CurrentUser, session: SessionDep, state: StateDep, request: Request
+    token_id: Annotated[int, PathParam(le=INT_MAX)],
+    user: CurrentUser,
+    session: SessionDep,
+    state: StateDep,
+    request: Request,
 ) -> Response:
     token = await tokens.revoke_token(session=session, user=user, token_id=token_id)
     if token is None:

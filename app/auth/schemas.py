@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, StrictBool
 
 
 class MePublic(BaseModel):
@@ -33,4 +33,4 @@ class TokenCreated(TokenPublic):
 
 class DevLogin(BaseModel):
     email: str = Field(pattern=r"^[^@\s]+@[^@\s]+$", max_length=320)
-    admin: bool = False
+    admin: StrictBool = False

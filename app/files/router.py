@@ -2,15 +2,22 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request, Response
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Request, Response
+from fastapi import Path as PathParam
 from pydantic import BaseModel
 
 from app.auth.deps import CurrentUser
 from app.files import service
 from app.sandbox.interface import FileInfo
+from app.sandbox.workspace import PATH_PATTERN, PREFIX_PATTERN
 from app.state import SettingsDep
 
 router = APIRouter(prefix="/api/v7/files", tags=["files"])
+# The pattern is documented, not checked here: the workspace checks it, so a refused path is
+# still counted and audited like any other refusal.
+FilePath = Annotated[str, PathParam(json_schema_extra={"pattern": PATH_PATTERN})]
 
 
 class FileList(BaseModel):
@@ -18,13 +25,19 @@ class FileList(BaseModel):
 
 
 @router.put("/{path:path}", status_code=201)
-async def upload(path: str, request: Request, user: CurrentUser, settings: SettingsDep) -> FileInfo:
+async def upload(
+    path: FilePath, request: Request, user: CurrentUser, settings: SettingsDep
+) -> FileInfo:
     data = await service.read_body(request, settings.sandbox.upload_bytes)
     return await service.put_file(request, user=user, path=path, data=data)
 
 
-@router.get("/{path:path}", response_class=Response)
-async def download(path: str, request: Request, user: CurrentUser) -> Response:
+@router.get(
+    "/{path:path}",
+    response_class=Response,
+    responses={200: {"content": {"application/octet-stream": {}}}},
+)
+async def download(path: FilePath, request: Request, user: CurrentUser) -> Response:
     if not path:
         return await listing(request, user)
     data = await service.get_file(request, user=user, path=path)
@@ -32,12 +45,16 @@ async def download(path: str, request: Request, user: CurrentUser) -> Response:
 
 
 @router.get("")
-async def listing(request: Request, user: CurrentUser, prefix: str = "") -> Response:
+async def listing(
+    request: Request,
+    user: CurrentUser,
+    prefix: Annotated[str, Query(json_schema_extra={"pattern": PREFIX_PATTERN})] = "",
+) -> Response:
     files = await service.list_files(request, user=user, prefix=prefix)
     return Response(FileList(files=files).model_dump_json(), media_type="application/json")
 
 
 @router.delete("/{path:path}", status_code=204)
-async def delete(path: str, request: Request, user: CurrentUser) -> Response:
+async def delete(path: FilePath, request: Request, user: CurrentUser) -> Response:
     await service.delete_file(request, user=user, path=path)
     return Response(status_code=204)

@@ -12,13 +12,14 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Form, Query, Request, UploadFile
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from app.auth.deps import CurrentUser
 from app.errors import NoxProblem
 from app.files import service as files
 from app.sandbox.interface import Language, RunResult
 from app.sandbox.service import run_for_user
+from app.sandbox.workspace import PATH_PATTERN, PREFIX_PATTERN
 from app.state import SettingsDep
 
 router = APIRouter(tags=["legacy"])
@@ -30,7 +31,8 @@ class LegacyPython(BaseModel):
 
 
 class LegacyShell(BaseModel):
-    cmd: str | list[str]
+    # Not blank: the earlier Nox answered an empty command with 400, kept below.
+    cmd: Annotated[str, Field(pattern=r"\S")] | Annotated[list[str], Field(min_length=1)]
 
 
 def _legacy_result(result: RunResult) -> JSONResponse:
@@ -82,7 +84,11 @@ async def run_sh(body: LegacyShell, request: Request, user: CurrentUser) -> JSON
 
 
 @router.get("/list")
-async def list_(request: Request, user: CurrentUser, path: str = "") -> dict[str, Any]:
+async def list_(
+    request: Request,
+    user: CurrentUser,
+    path: str = Query("", json_schema_extra={"pattern": PREFIX_PATTERN}),
+) -> dict[str, Any]:
     """A directory's files, or the file itself; a path that is neither answers 404 "Path not
     found", as the earlier Nox did."""
     name = path.strip("/")
@@ -102,7 +108,11 @@ async def list_(request: Request, user: CurrentUser, path: str = "") -> dict[str
 
 
 @router.get("/cat")
-async def cat(request: Request, user: CurrentUser, path: str = Query()) -> dict[str, str]:
+async def cat(
+    request: Request,
+    user: CurrentUser,
+    path: str = Query(json_schema_extra={"pattern": PATH_PATTERN}),
+) -> dict[str, str]:
     try:
         data = await files.get_file(request, user=user, path=path)
     except NoxProblem as problem:
@@ -116,6 +126,10 @@ async def cat(request: Request, user: CurrentUser, path: str = Query()) -> dict[
 
 
 @router.delete("/delete")
-async def delete(request: Request, user: CurrentUser, path: str = Query()) -> dict[str, str]:
+async def delete(
+    request: Request,
+    user: CurrentUser,
+    path: str = Query(json_schema_extra={"pattern": PATH_PATTERN}),
+) -> dict[str, str]:
     await files.delete_file(request, user=user, path=path)
     return {"message": f"Deleted {path}"}

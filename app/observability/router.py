@@ -37,7 +37,11 @@ async def readyz(state: StateDep) -> JSONResponse:
     return JSONResponse(body, status_code=200 if ready else 503)
 
 
-@router.get("/metrics")
+@router.get(
+    "/metrics",
+    response_class=Response,
+    responses={200: {"content": {"text/plain": {"schema": {"type": "string"}}}}},
+)
 async def metrics(state: StateDep) -> Response:
     await check_components(state)
     refresh_disk_metrics(state)

@@ -33,6 +33,14 @@ def validate_workspace_id(workspace: str) -> str:
     return workspace
 
 
+# The rules of split_path that a JSON Schema can state (the OpenAPI document uses it); byte
+# lengths and the reserved upload prefix are checked by split_path only.
+_C = r"[^\x00-\x1f\x7f\\/]"  # a character a name may hold
+_NAME = rf"(?:[^.\x00-\x1f\x7f\\/]{_C}*|\.[^.\x00-\x1f\x7f\\/]{_C}*|\.\.{_C}+)"  # not . or ..
+PATH_PATTERN = rf"^{_NAME}(?:/{_NAME})*$"
+PREFIX_PATTERN = r"^[^\x00-\x1f\x7f\\]*$"
+
+
 def _check_text(text: str, what: str) -> None:
     if any(ord(c) < 32 or ord(c) == 127 for c in text):
         raise WorkspaceError("invalid", f"{what} contains a control character or NUL")

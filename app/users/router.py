@@ -5,13 +5,14 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Request
+from fastapi import Path as PathParam
 
 from app.audit.service import record
 from app.auth.cache import invalidate_all
 from app.auth.deps import AdminUser
 from app.auth.sessions import revoke_user_sessions
 from app.auth.tokens import revoke_all_tokens
-from app.db import SessionDep
+from app.db import INT_MAX, SessionDep
 from app.errors import NoxProblem
 from app.state import StateDep
 from app.users import service
@@ -24,7 +25,7 @@ router = APIRouter(prefix="/api/v7/admin/users", tags=["admin"])
 async def list_users(
     _: AdminUser,
     session: SessionDep,
-    cursor: Annotated[int, Query(ge=0)] = 0,
+    cursor: Annotated[int, Query(ge=0, le=INT_MAX)] = 0,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
 ) -> UserPage:
     users = await service.list_users(session=session, after_id=cursor, limit=limit + 1)
@@ -34,7 +35,7 @@ async def list_users(
 
 @router.patch("/{user_id}")
 async def update_user(
-    user_id: int,
+    user_id: Annotated[int, PathParam(le=INT_MAX)],
     body: UserUpdate,
     admin: AdminUser,
     session: SessionDep,
