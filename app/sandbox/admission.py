@@ -6,12 +6,12 @@ otherwise answered 503 with Retry-After (``SandboxesBusy``), never left to starv
 of a run starts when its sandbox starts: queue time is never charged to it.
 
 Fairness, as in fair-share schedulers: when a slot frees, the waiting user with the fewest runs
-going (then the fewest waiting, then the least recent use, then whoever has waited longest in
+going (then the fewest waiting, then the shortest typical run, then whoever has waited longest in
 turn) gets it, each user's own runs first in, first out; so a user with nothing running waits
 for one slot at most, however many runs a burst has queued. ``reserved`` slots are taken only
-by a *light* user: nothing running, nothing else waiting, little recent use (slot-seconds held,
-decaying with a half-life). A burst fills the shared slots, never those, so light users are
-usually not queued at all.
+by a *light* user: nothing running, nothing else waiting, and recent runs that held a slot for
+less than LIGHT_RUN_S on average. A burst fills the shared slots, never those, so light users
+are usually not queued at all; a new user's first run counts as light (nothing is known yet).
 """
 
 from __future__ import annotations
@@ -34,9 +34,8 @@ from app.observability.metrics import (
 from app.sandbox.interface import ExecutorUnavailable
 
 _RUN_S_PRIOR = 1.0  # a first guess at a run's length, for Retry-After before any run finished
-USAGE_HALF_LIFE_S = 10.0
-LIGHT_USAGE_S = 0.5  # decayed slot-seconds under which a user counts as light
-_USAGE_KEEP = 1024
+LIGHT_RUN_S = 0.5  # a user whose runs hold a slot shorter than this on average is light
+_KEEP_USERS = 4096
 
 
 class SandboxesBusy(ExecutorUnavailable):
@@ -66,7 +65,7 @@ class Admission:
         self.in_use = 0
         self._queues: OrderedDict[str, deque[_Waiter]] = OrderedDict()  # round-robin order
         self._run_s = _RUN_S_PRIOR  # moving average of how long a slot is held
-        self._usage: dict[str, tuple[float, float]] = {}  # user -> (slot-seconds, as of)
+        self._run_avg: OrderedDict[str, float] = OrderedDict()  # user -> recent run length
         SANDBOX_SLOTS.set(capacity + reserved)
         self._publish()
 
@@ -78,18 +77,23 @@ class Admission:
     def waiting(self) -> int:
         return sum(len(q) for q in self._queues.values())
 
-    def usage(self, user: str, now: float | None = None) -> float:
-        """Slot-seconds ``user`` held recently, halving every USAGE_HALF_LIFE_S."""
-        held, since = self._usage.get(user, (0.0, 0.0))
-        now = time.monotonic() if now is None else now
-        return float(held * 0.5 ** ((now - since) / USAGE_HALF_LIFE_S))
+    def typical_run_s(self, user: str) -> float:
+        """How long ``user``'s recent runs held a slot (moving average; 0 before any)."""
+        return self._run_avg.get(user, 0.0)
+
+    def heavy(self, user: str) -> bool:
+        """Runs of a user whose recent runs were long get a lower CPU priority, so a light
+        run admitted next to them is not slowed by them either (nice, as Judge0's workers)."""
+        return self.typical_run_s(user) >= LIGHT_RUN_S
 
     def _queued(self, user: str) -> int:
         return len(self._queues.get(user, ()))
 
     def _light(self, user: str) -> bool:
         return (
-            self.running[user] == 0 and self._queued(user) <= 1 and self.usage(user) < LIGHT_USAGE_S
+            self.running[user] == 0
+            and self._queued(user) <= 1
+            and self.typical_run_s(user) < LIGHT_RUN_S
         )
 
     def _may_take(self, user: str) -> bool:
@@ -103,8 +107,7 @@ class Admission:
     def _turns(self) -> list[str]:
         """Waiting users, the one owed a slot most first (see the module's docstring)."""
         order = {user: i for i, user in enumerate(self._queues)}
-        now = time.monotonic()
-        key = lambda u: (self.running[u], self._queued(u), self.usage(u, now), order[u])  # noqa: E731
+        key = lambda u: (self.running[u], self._queued(u), self.typical_run_s(u), order[u])  # noqa: E731
         return sorted(self._queues, key=key)
 
     def _dispatch(self) -> None:
@@ -178,10 +181,10 @@ class Admission:
             del self.running[user]
         if held_s:
             self._run_s = 0.8 * self._run_s + 0.2 * held_s
-            now = time.monotonic()
-            self._usage[user] = (self.usage(user, now) + held_s, now)
-            if len(self._usage) > _USAGE_KEEP:  # forget users whose use has decayed away
-                self._usage = {u: v for u, v in self._usage.items() if self.usage(u, now) > 1e-3}
+            before = self._run_avg.pop(user, held_s)
+            self._run_avg[user] = 0.5 * before + 0.5 * held_s  # most recent users last
+            if len(self._run_avg) > _KEEP_USERS:
+                self._run_avg.popitem(last=False)
         self._dispatch()
 
     @contextlib.asynccontextmanager

@@ -42,6 +42,7 @@ log = logging.getLogger(__name__)
 SANDBOX_UID = 64999
 SANDBOX_GID = 64999
 SANDBOX_PATH = "/usr/local/bin:/usr/bin:/bin"
+HEAVY_NICE = 10  # CPU weight about a tenth of a light run's
 
 
 def sandbox_owner() -> tuple[int, int] | None:
@@ -159,11 +160,12 @@ class LocalExecutor(ABC):
 
     async def run(self, request: RunRequest) -> RunResult:
         """Waits for a sandbox slot (admission), then runs; the wall clock starts at launch."""
+        nice = HEAVY_NICE if self.admission.heavy(request.workspace) else 0
         async with self.admission.slot(request.workspace) as waited_s:
-            result = await self._run(request)
+            result = await self._run(request, nice)
         return result.model_copy(update={"queue_ms": round(waited_s * 1000, 3)})
 
-    async def _run(self, request: RunRequest) -> RunResult:
+    async def _run(self, request: RunRequest, nice: int = 0) -> RunResult:
         request = request.model_copy(update={"limits": clamp(request.limits, self.ceiling)})
         workspace = await asyncio.to_thread(self.workspaces.ensure, request.workspace)
         source_fd = os.memfd_create("nox-source", os.MFD_CLOEXEC)
@@ -172,6 +174,7 @@ class LocalExecutor(ABC):
             os.lseek(source_fd, 0, os.SEEK_SET)
             launch = self.build(request, workspace, source_fd)
             launch.disk = await self._disk_watch(request, workspace)
+            launch.nice = nice
             launch.group = self._group(request)
             try:
                 result = await run_launch(launch, limits=request.limits, stdin=request.stdin)

@@ -25,6 +25,7 @@ from app.sandbox.interface import RunLimits, RunResult, RunStatus
 
 PRLIMIT = "/usr/bin/prlimit"
 SETPRIV = "/usr/bin/setpriv"
+NICE = "/usr/bin/nice"
 SHELL = "/bin/sh"
 _CHUNK = 65536
 _DRAIN_GRACE_S = 1.0
@@ -52,6 +53,7 @@ class Launch:
     owned_fds: tuple[int, ...] = ()  # passed to the child, then closed here once it started
     group: RunGroup | None = None  # the run's cgroup, entered before the sandbox starts
     disk: DiskWatch | None = None  # the run's workspace writes, stopped at the quota
+    nice: int = 0  # CPU priority of the whole run (inherited by everything it starts)
 
 
 def as_owner(argv: list[str], user: tuple[int, int] | None) -> list[str]:
@@ -64,6 +66,10 @@ def as_owner(argv: list[str], user: tuple[int, int] | None) -> list[str]:
         return argv
     uid, gid = user
     return [SETPRIV, f"--reuid={uid}", f"--regid={gid}", "--clear-groups", "--", *argv]
+
+
+def niced(argv: list[str], nice: int) -> list[str]:
+    return [NICE, "-n", str(nice), *argv] if nice else argv
 
 
 def in_group(argv: list[str], group: RunGroup | None) -> list[str]:
@@ -144,8 +150,9 @@ class _Run:
         try:
             os.write(stdin_fd, self.stdin)
             os.lseek(stdin_fd, 0, os.SEEK_SET)
+            argv = niced(as_owner(self.launch.argv, self.launch.user), self.launch.nice)
             return subprocess.Popen(
-                in_group(as_owner(self.launch.argv, self.launch.user), self.launch.group),
+                in_group(argv, self.launch.group),
                 stdin=stdin_fd,
                 stdout=subprocess.PIPE,
                 stderr=subprocess.PIPE,
