@@ -13,7 +13,10 @@ from tests.conftest import make_settings
 def test_config_encrypts_the_repository_only_with_a_cipher_pass(tmp_path: Path) -> None:
     plain = pitr.render_config(make_settings(tmp_path))
     assert "cipher" not in plain
-    settings = make_settings(tmp_path, pitr_cipher_pass=SecretStr("s3cret"), pitr_stanza="prod")
+    # pitr_run_as="": no chown, so the test holds where no `postgres` user exists (test image)
+    settings = make_settings(
+        tmp_path, pitr_cipher_pass=SecretStr("s3cret"), pitr_stanza="prod", pitr_run_as=""
+    )
     rendered = pitr.render_config(settings)
     assert "repo1-cipher-type=aes-256-cbc\nrepo1-cipher-pass=s3cret" in rendered
     assert "\n[prod]\npg1-path=" in rendered
