@@ -110,14 +110,21 @@ def _expand(value: str, env: Mapping[str, str]) -> str:
     return value
 
 
+def _matches(relative: str, pattern: str) -> bool:
+    bare = pattern.removeprefix("**/")
+    if fnmatch(relative, pattern) or fnmatch(relative, bare):
+        return True
+    return pattern.startswith("**/") and fnmatch(relative.rsplit("/", 1)[-1], bare)
+
+
 def _ignored(relative: str, patterns: Sequence[str]) -> bool:
+    """.dockerignore semantics: the last matching pattern wins, and ``!`` re-includes."""
+    ignored = False
     for pattern in patterns:
-        bare = pattern.removeprefix("**/")
-        if fnmatch(relative, pattern) or fnmatch(relative, bare):
-            return True
-        if pattern.startswith("**/") and fnmatch(relative.rsplit("/", 1)[-1], bare):
-            return True
-    return False
+        negated = pattern.startswith("!")
+        if _matches(relative, pattern.removeprefix("!")):
+            ignored = not negated
+    return ignored
 
 
 @dataclass

@@ -40,10 +40,11 @@ APP_DIR: Final = "/app"
 # promtool/amtool and a live Prometheus (monitoring tests), libstdc++ for node (login rig),
 # shellcheck (the pipeline tier checks the workflows' run steps with it), PostgreSQL's tools
 # and a throwaway server (the backup drill restores into a fresh cluster; both found missing
-# when the replayer first ran this container), pgBackRest (the point-in-time recovery drill).
+# when the replayer first ran this container), pgBackRest and pgrep (the point-in-time
+# recovery drill; pgrep found missing by the replayer too).
 SUITE_PACKAGES: Final = (
     "bubblewrap", "prometheus", "prometheus-alertmanager", "libstdc++6", "shellcheck",
-    "postgresql", "pgbackrest",
+    "postgresql", "pgbackrest", "procps",
 )  # fmt: skip
 
 # What the fixtures in tests/ read to use these services instead of starting their own.
