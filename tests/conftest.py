@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -26,6 +27,11 @@ from tests.services import (
 )
 
 AppClient = Callable[..., AbstractAsyncContextManager[httpx.AsyncClient]]
+
+# The Dagger SDK reads the module's main object name once, when it is first imported; the
+# container tier imports it too (the replayed pipeline), possibly before the pipeline tier's
+# conftest runs, so the name is set here, where every tier starts.
+os.environ.setdefault("DAGGER_MAIN_OBJECT", "NoxCi")
 
 
 def make_settings(tmp_path: Path, **overrides: Any) -> Settings:
