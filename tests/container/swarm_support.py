@@ -34,6 +34,22 @@ def docker(*args: str, check: bool = True, input_: str | None = None) -> str:
     return proc.stdout.strip()
 
 
+def task_logs(service: str) -> str:
+    """What a Swarm service's tasks printed, read container by container with a timeout:
+    `docker service logs` hung for minutes on this engine (single node, json-file logs)."""
+    listed = subprocess.run(
+        ["docker", "ps", "-aq", "--filter", f"label=com.docker.swarm.service.name={service}"],
+        capture_output=True, text=True, check=False, timeout=30,
+    )  # fmt: skip
+    output = []
+    for cid in listed.stdout.split():
+        logs = subprocess.run(
+            ["docker", "logs", cid], capture_output=True, text=True, check=False, timeout=30
+        )
+        output.append(logs.stdout + logs.stderr)
+    return "\n".join(output)
+
+
 def require_engine() -> None:
     require_binary("docker", "apt-get install docker.io, then start dockerd")
     ok = subprocess.run(["docker", "info"], capture_output=True, check=False).returncode == 0

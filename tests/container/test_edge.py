@@ -28,6 +28,7 @@ from tests.container.swarm_support import (
     make_test_ca,
     nox_image,
     swarm_node,
+    task_logs,
 )
 from tests.prereq import require_binary
 
@@ -183,9 +184,7 @@ def test_a_slow_client_is_cut_by_the_edge_while_others_are_served(stack: SwarmSt
 
 
 def service_logs(stack: SwarmStack, service: str) -> str:
-    cmd = ["docker", "service", "logs", "--raw", f"{stack.name}_{service}"]
-    logs = subprocess.run(cmd, capture_output=True, text=True, check=False)
-    return logs.stdout + logs.stderr
+    return task_logs(f"{stack.name}_{service}")
 
 
 def api_client_of(stack: SwarmStack, request_id: str) -> str:

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.container.swarm_support import docker, free_port, nox_image, swarm_node
+from tests.container.swarm_support import docker, free_port, nox_image, swarm_node, task_logs
 from tests.prereq import require_binary
 
 pytestmark = pytest.mark.container
@@ -93,7 +93,7 @@ def test_push_gives_the_registry_digest_and_swarm_runs_it_by_digest(registry: st
                 )
                 == by_digest
             )
-            logs = docker("service", "logs", "--raw", name)
+            logs = task_logs(name)
             assert "7." in logs, logs
         finally:
             docker("service", "rm", name, check=False)
