@@ -24,6 +24,7 @@ from app.sandbox.interface import (
     ExecutorUnavailable,
     FileInfo,
     Language,
+    RunObserver,
     RunRequest,
     RunResult,
     RunStatus,
@@ -59,6 +60,15 @@ def untraversable(path: Path, uid: int) -> Path | None:
         if info.st_uid != uid and not info.st_mode & stat.S_IXOTH:
             return directory
     return None
+
+
+def program_env(language: Language, home: str) -> dict[str, str]:
+    """The sandboxed program's whole environment (nothing of the server's). Python writes
+    unbuffered, so a streamed run shows each line when it is printed, not at exit."""
+    env = {"PATH": SANDBOX_PATH, "HOME": home, "LANG": "C.UTF-8"}
+    if language is Language.python:
+        env |= {"PYTHONPATH": home, "PYTHONUNBUFFERED": "1"}
+    return env
 
 
 def source_name(language: Language) -> str:
@@ -158,14 +168,18 @@ class LocalExecutor(ABC):
     def build(self, request: RunRequest, workspace: Path, source_fd: int) -> Launch:
         """The command running ``request`` with its source readable from ``source_fd``."""
 
-    async def run(self, request: RunRequest) -> RunResult:
+    async def run(self, request: RunRequest, observer: RunObserver | None = None) -> RunResult:
         """Waits for a sandbox slot (admission), then runs; the wall clock starts at launch."""
         nice = HEAVY_NICE if self.admission.heavy(request.workspace) else 0
         async with self.admission.slot(request.workspace) as waited_s:
-            result = await self._run(request, nice)
+            if observer is not None:
+                observer.started()
+            result = await self._run(request, nice, observer)
         return result.model_copy(update={"queue_ms": round(waited_s * 1000, 3)})
 
-    async def _run(self, request: RunRequest, nice: int = 0) -> RunResult:
+    async def _run(
+        self, request: RunRequest, nice: int = 0, observer: RunObserver | None = None
+    ) -> RunResult:
         request = request.model_copy(update={"limits": clamp(request.limits, self.ceiling)})
         workspace = await asyncio.to_thread(self.workspaces.ensure, request.workspace)
         source_fd = os.memfd_create("nox-source", os.MFD_CLOEXEC)
@@ -177,7 +191,9 @@ class LocalExecutor(ABC):
             launch.nice = nice
             launch.group = self._group(request)
             try:
-                result = await run_launch(launch, limits=request.limits, stdin=request.stdin)
+                result = await run_launch(
+                    launch, limits=request.limits, stdin=request.stdin, observer=observer
+                )
             except OSError as exc:  # the launcher itself is missing or cannot start
                 raise ExecutorUnavailable(f"cannot start the sandbox: {exc}") from exc
             finally:
