@@ -37,7 +37,7 @@ def serve(host: str | None, port: int | None, reload: bool) -> None:
         check_workers(settings)
     except UnsafeSettingsError as exc:
         raise click.ClickException(str(exc)) from exc
-    configure_logging(settings.log_level)
+    configure_logging(settings.log_level, settings.log_format)
     from app.migrate import ensure_embedded_schema
 
     asyncio.run(ensure_embedded_schema(settings))
