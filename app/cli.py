@@ -12,7 +12,13 @@ import click
 from app.settings import UnsafeSettingsError, check_production, check_workers, get_settings
 
 # Domain modules that add their own commands to ``nox``: each defines ``register(main)``.
-DOMAIN_CLIS = ("app.auth.cli", "app.audit.cli", "app.sandbox.cli", "app.backup.cli")
+DOMAIN_CLIS = (
+    "app.auth.cli",
+    "app.audit.cli",
+    "app.sandbox.cli",
+    "app.backup.cli",
+    "app.client.cli",
+)
 
 
 @click.group()

@@ -24,6 +24,7 @@ from app.sandbox.interface import (
     ExecutorUnavailable,
     FileInfo,
     Language,
+    OutputStream,
     RunObserver,
     RunRequest,
     RunResult,
@@ -106,6 +107,37 @@ def isolation_problems(settings: Settings, cgroup_problem: str, filter_problem: 
     return problems
 
 
+LAUNCHER_PREFIXES = ("bwrap: ", "nox-cgroup: ")
+
+
+class _LauncherGuard:
+    """Holds back a run's first stderr chunk while it may be the launcher's own setup error
+    (``check_setup`` then answers 503): such text must never reach a streaming client as
+    if the program had written it. Anything else that happens releases it."""
+
+    def __init__(self, observer: RunObserver) -> None:
+        self.observer = observer
+        self.held: str | None = None
+        self.passed = False
+
+    def started(self) -> None:
+        self.observer.started()
+
+    def output(self, stream: OutputStream, text: str) -> None:
+        first = not self.passed and self.held is None
+        if first and stream == "stderr" and text.startswith(LAUNCHER_PREFIXES):
+            self.held = text
+            return
+        self.release()
+        self.observer.output(stream, text)
+
+    def release(self) -> None:
+        self.passed = True
+        if self.held is not None:
+            held, self.held = self.held, None
+            self.observer.output("stderr", held)
+
+
 class LocalExecutor(ABC):
     """An executor running sandboxes as children of this process."""
 
@@ -172,9 +204,12 @@ class LocalExecutor(ABC):
         """Waits for a sandbox slot (admission), then runs; the wall clock starts at launch."""
         nice = HEAVY_NICE if self.admission.heavy(request.workspace) else 0
         async with self.admission.slot(request.workspace) as waited_s:
-            if observer is not None:
-                observer.started()
-            result = await self._run(request, nice, observer)
+            guard = _LauncherGuard(observer) if observer is not None else None
+            if guard is not None:
+                guard.started()
+            result = await self._run(request, nice, guard)
+            if guard is not None:  # the launcher did not fail: what it held is the program's
+                guard.release()
         return result.model_copy(update={"queue_ms": round(waited_s * 1000, 3)})
 
     async def _run(

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections import deque
 from collections.abc import AsyncGenerator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import Generic, TypeVar
@@ -41,7 +42,8 @@ class RunRelay(Generic[T]):
     """A ``RunObserver`` that queues events for one reader, and owns the run's task."""
 
     def __init__(self, heartbeat_s: float = HEARTBEAT_S) -> None:
-        self._queue: asyncio.Queue[Output] = asyncio.Queue()
+        self._pending: deque[Output] = deque()
+        self._arrived = asyncio.Event()
         self._started = asyncio.Event()
         self.heartbeat_s = heartbeat_s
         self._task: asyncio.Task[T] | None = None
@@ -51,7 +53,8 @@ class RunRelay(Generic[T]):
         self._started.set()
 
     def output(self, stream: OutputStream, text: str) -> None:
-        self._queue.put_nowait(Output(stream, text))
+        self._pending.append(Output(stream, text))
+        self._arrived.set()
 
     async def start(self, run: Callable[[RunRelay[T]], Awaitable[T]]) -> None:
         """Start ``run`` and return once its sandbox started; a run refused or failed before
@@ -68,6 +71,17 @@ class RunRelay(Generic[T]):
         if self._task.done() and not self._started.is_set():
             self._task.result()  # raises the refusal
 
+    def _take(self) -> Output:
+        """The oldest output joined with the output of the same stream queued behind it (a
+        reader that falls behind gets fewer, larger events; nothing is reordered)."""
+        first = self._pending.popleft()
+        parts = [first.text]
+        while self._pending and self._pending[0].stream == first.stream:
+            parts.append(self._pending.popleft().text)
+        if not self._pending:
+            self._arrived.clear()
+        return first if len(parts) == 1 else Output(first.stream, "".join(parts))
+
     async def events(self) -> AsyncGenerator[Output | Heartbeat | Finished[T]]:
         """Output as it comes, heartbeats in silences, then the result (or the run's error
         raised). Closing the iterator early cancels the run."""
@@ -75,20 +89,23 @@ class RunRelay(Generic[T]):
         assert task is not None, "start() first"
         try:
             while True:
-                getter = asyncio.ensure_future(self._queue.get())
-                done, _ = await asyncio.wait(
-                    {getter, task}, timeout=self.heartbeat_s, return_when=asyncio.FIRST_COMPLETED
-                )
-                if getter in done:
-                    yield getter.result()
+                if self._pending:
+                    yield self._take()
                     continue
-                getter.cancel()
-                if task in done:
-                    while not self._queue.empty():
-                        yield self._queue.get_nowait()
+                if task.done():
                     yield Finished(task.result())
                     return
-                yield Heartbeat()
+                arrived = asyncio.ensure_future(self._arrived.wait())
+                try:
+                    done, _ = await asyncio.wait(
+                        {arrived, task},
+                        timeout=self.heartbeat_s,
+                        return_when=asyncio.FIRST_COMPLETED,
+                    )
+                finally:
+                    arrived.cancel()
+                if not done:
+                    yield Heartbeat()
         finally:
             if not task.done():
                 task.cancel()
