@@ -10,12 +10,11 @@ watches for a cancel request made through any replica.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import secrets
 import time
 from contextlib import AsyncExitStack
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 from fastapi import Request
 
@@ -117,27 +116,45 @@ class JobRunner:
         run = asyncio.ensure_future(run_in_slot(request, prepared, recorder))
         self._runs[record.id] = run
         watch = asyncio.ensure_future(self._watch(request, book, record, recorder, run))
+        outcome: RunResult | BaseException
         try:
-            result = await run
-        except asyncio.CancelledError:
-            await self._flush(request, book, record, recorder)
-            await asyncio.shield(cancelled(request, prepared))
-            await self._finish(request, book, record, JobStatus.cancelled, error=self._why())
-        except NoxProblem as exc:  # the executor was unavailable or busy: never ran
-            await self._flush(request, book, record, recorder)
-            await self._finish(request, book, record, JobStatus.failed, error=problem_of(exc))
-        except Exception:
-            log.exception("asynchronous run %s failed", record.id)
-            problem = problem_document(500, "the run failed inside the api; see its logs")
-            await self._finish(request, book, record, JobStatus.failed, error=problem)
-        else:
-            await self._flush(request, book, record, recorder)
-            await self._finish(request, book, record, JobStatus.finished, result=result)
-            await account(request, prepared, result)
+            outcome = await run
+        except (asyncio.CancelledError, Exception) as exc:
+            outcome = exc
         finally:
             self._runs.pop(record.id, None)
+            # The watcher must be gone before the final record is written: a save of its own
+            # still in flight would otherwise overwrite the end with an older state.
             watch.cancel()
+            await asyncio.gather(watch, return_exceptions=True)
+        try:
+            if recorder.started_at is not None and record.started_at is None:
+                record.started_at = datetime.fromtimestamp(recorder.started_at, UTC)
+            await self._flush(request, book, record, recorder)
+            await self._end(request, book, record, prepared, outcome)
+        finally:
             await slot.aclose()
+
+    async def _end(
+        self,
+        request: Request,
+        book: JobBook,
+        record: JobRecord,
+        prepared: PreparedRun,
+        outcome: RunResult | BaseException,
+    ) -> None:
+        if isinstance(outcome, RunResult):
+            await self._finish(request, book, record, JobStatus.finished, result=outcome)
+            await account(request, prepared, outcome)
+        elif isinstance(outcome, asyncio.CancelledError):
+            await cancelled(request, prepared)
+            await self._finish(request, book, record, JobStatus.cancelled, error=self._why())
+        elif isinstance(outcome, NoxProblem):  # the executor was unavailable or busy
+            await self._finish(request, book, record, JobStatus.failed, error=problem_of(outcome))
+        else:
+            log.error("asynchronous run %s failed", record.id, exc_info=outcome)
+            problem = problem_document(500, "the run failed inside the api; see its logs")
+            await self._finish(request, book, record, JobStatus.failed, error=problem)
 
     def _why(self) -> dict[str, object] | None:
         if self._closing:
@@ -203,9 +220,8 @@ class JobRunner:
             event, data = "cancelled", dict(error or {})
         else:
             event, data = "error", dict(error or {})
-        with contextlib.suppress(Exception):
-            await asyncio.shield(book.append(record.id, event, data, book.keep_s))
-        await asyncio.shield(book.save(record, book.keep_s))
+        await book.append(record.id, event, data, book.keep_s)
+        await book.save(record, book.keep_s)
 
     async def aclose(self) -> None:
         """Shutdown: interrupt every job still running here, recording why."""

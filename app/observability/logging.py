@@ -15,7 +15,8 @@ from typing import Any
 from app.observability.context import request_id_var
 from app.settings import LogFormat
 
-_STANDARD = set(logging.makeLogRecord({}).__dict__) | {"message", "asctime"}
+# color_message: uvicorn's ANSI-coloured copy of the message, noise in either format
+_STANDARD = set(logging.makeLogRecord({}).__dict__) | {"message", "asctime", "color_message"}
 
 
 class JsonFormatter(logging.Formatter):
