@@ -110,8 +110,14 @@ def follow(job_id: str, after: int | None = None) -> Call[None]:
                 headers=headers, timeout_s=None)  # fmt: skip
 
 
+def _segment(segment: str) -> str:
+    # Dot segments are percent-encoded: URL normalisation would otherwise resolve them here
+    # and send another path than the one asked for (the server refuses them with 422).
+    return segment.replace(".", "%2E") if segment in (".", "..") else quote(segment, safe="")
+
+
 def _file(path: str) -> str:
-    return "/api/v7/files/" + quote(path.lstrip("/"), safe="/")
+    return "/api/v7/files/" + "/".join(map(_segment, path.lstrip("/").split("/")))
 
 
 def put_file(path: str, data: bytes) -> Call[FileInfo]:
