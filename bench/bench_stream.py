@@ -79,19 +79,15 @@ def main() -> None:
     p50_sync, p50_stream = statistics.median(sync), statistics.median(streamed)
     print(f"load average: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     print(f"print(1), {args.runs} runs each, interleaved")
-    print(
-        f"  synchronous  p50 {p50_sync * 1000:7.1f} ms  p95 {percentile(sync, 0.95) * 1000:7.1f} ms"
-    )
-    print(
-        f"  streamed     p50 {p50_stream * 1000:7.1f} ms  p95 {percentile(streamed, 0.95) * 1000:7.1f} ms"
-    )
+    for name, times in (("synchronous", sync), ("streamed", streamed)):
+        p50, p95 = statistics.median(times) * 1000, percentile(times, 0.95) * 1000
+        print(f"  {name:<12} p50 {p50:7.1f} ms  p95 {p95:7.1f} ms")
     print(f"  streamed / synchronous p50: {p50_stream / p50_sync:.2f}x (target <= 1.2x)")
     print(f"print(1); sleep(2); print(2), {args.slow_runs} runs")
     print(f"  first output event p50 {statistics.median(firsts) * 1000:7.1f} ms"
           f"  max {max(firsts) * 1000:7.1f} ms (target <= 500 ms)")  # fmt: skip
-    print(
-        f"  synchronous answer p50 {statistics.median(slow_sync) * 1000:7.1f} ms (all output at the end)"
-    )
+    slow_p50 = statistics.median(slow_sync) * 1000
+    print(f"  synchronous answer p50 {slow_p50:7.1f} ms (all output at the end)")
 
 
 if __name__ == "__main__":
