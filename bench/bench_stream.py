@@ -84,8 +84,10 @@ def main() -> None:
         print(f"  {name:<12} p50 {p50:7.1f} ms  p95 {p95:7.1f} ms")
     print(f"  streamed / synchronous p50: {p50_stream / p50_sync:.2f}x (target <= 1.2x)")
     print(f"print(1); sleep(2); print(2), {args.slow_runs} runs")
-    print(f"  first output event p50 {statistics.median(firsts) * 1000:7.1f} ms"
-          f"  max {max(firsts) * 1000:7.1f} ms (target <= 500 ms)")  # fmt: skip
+    print(
+        f"  first output event p50 {statistics.median(firsts) * 1000:7.1f} ms"
+        f"  max {max(firsts) * 1000:7.1f} ms (target <= 500 ms)"
+    )
     slow_p50 = statistics.median(slow_sync) * 1000
     print(f"  synchronous answer p50 {slow_p50:7.1f} ms (all output at the end)")
 

@@ -36,9 +36,12 @@ class AsyncNoxClient:
     ) -> None:
         self.url = url.rstrip("/")
         self._http = httpx.AsyncClient(
-            base_url=self.url, headers=client_headers(token), timeout=timeout_s,
-            transport=transport, verify=verify,
-        )  # fmt: skip
+            base_url=self.url,
+            headers=client_headers(token),
+            timeout=timeout_s,
+            transport=transport,
+            verify=verify,
+        )
 
     @classmethod
     def from_config(
@@ -61,9 +64,14 @@ class AsyncNoxClient:
     def _request(self, call: Call[T]) -> httpx.Request:
         timeout = httpx.USE_CLIENT_DEFAULT if call.timeout_s is None else call.timeout_s
         return self._http.build_request(
-            call.method, call.path, json=call.json, content=call.content, params=call.params,
-            headers=call.headers, timeout=timeout,
-        )  # fmt: skip
+            call.method,
+            call.path,
+            json=call.json,
+            content=call.content,
+            params=call.params,
+            headers=call.headers,
+            timeout=timeout,
+        )
 
     async def _send(self, call: Call[T]) -> T:
         try:

@@ -55,8 +55,9 @@ def _nothing(_response: httpx.Response) -> None:
     return None
 
 
-def _body(language: Language, source: str, stdin: str, args: list[str] | None,
-          timeout_s: float | None) -> dict[str, Any]:  # fmt: skip
+def _body(
+    language: Language, source: str, stdin: str, args: list[str] | None, timeout_s: float | None
+) -> dict[str, Any]:
     body: dict[str, Any] = {"stdin": stdin}
     if language == "python":
         body |= {"code": source, "args": args or []}
@@ -74,22 +75,46 @@ def _run_wait(timeout_s: float | None) -> float:
     return (timeout_s or 300.0) + 60.0
 
 
-def run(language: Language, source: str, stdin: str = "", args: list[str] | None = None,
-        timeout_s: float | None = None) -> Call[RunPublic]:  # fmt: skip
-    return Call("POST", f"/api/v7/run/{language}", _model(RunPublic),
-                json=_body(language, source, stdin, args, timeout_s),
-                timeout_s=_run_wait(timeout_s))  # fmt: skip
+def run(
+    language: Language,
+    source: str,
+    stdin: str = "",
+    args: list[str] | None = None,
+    timeout_s: float | None = None,
+) -> Call[RunPublic]:
+    return Call(
+        "POST",
+        f"/api/v7/run/{language}",
+        _model(RunPublic),
+        json=_body(language, source, stdin, args, timeout_s),
+        timeout_s=_run_wait(timeout_s),
+    )
 
 
-def stream(language: Language, source: str, stdin: str = "", args: list[str] | None = None,
-           timeout_s: float | None = None) -> Call[None]:  # fmt: skip
-    return Call("POST", f"/api/v7/run/{language}", _nothing,
-                json=_body(language, source, stdin, args, timeout_s),
-                headers={"Accept": EVENT_STREAM}, timeout_s=_run_wait(timeout_s))  # fmt: skip
+def stream(
+    language: Language,
+    source: str,
+    stdin: str = "",
+    args: list[str] | None = None,
+    timeout_s: float | None = None,
+) -> Call[None]:
+    return Call(
+        "POST",
+        f"/api/v7/run/{language}",
+        _nothing,
+        json=_body(language, source, stdin, args, timeout_s),
+        headers={"Accept": EVENT_STREAM},
+        timeout_s=_run_wait(timeout_s),
+    )
 
 
-def submit(language: Language, source: str, stdin: str = "", args: list[str] | None = None,
-           timeout_s: float | None = None) -> Call[RunJob]:  # fmt: skip
+def submit(
+    language: Language,
+    source: str,
+    stdin: str = "",
+    args: list[str] | None = None,
+    timeout_s: float | None = None,
+) -> Call[RunJob]:
     body = _body(language, source, stdin, args, timeout_s) | {"language": language}
     return Call("POST", "/api/v7/runs", _model(RunJob), json=body)
 
@@ -106,8 +131,13 @@ def follow(job_id: str, after: int | None = None) -> Call[None]:
     headers = {"Accept": EVENT_STREAM}
     if after is not None:
         headers["Last-Event-ID"] = str(after)
-    return Call("GET", f"/api/v7/runs/{quote(job_id, safe='')}/events", _nothing,
-                headers=headers, timeout_s=None)  # fmt: skip
+    return Call(
+        "GET",
+        f"/api/v7/runs/{quote(job_id, safe='')}/events",
+        _nothing,
+        headers=headers,
+        timeout_s=None,
+    )
 
 
 def _segment(segment: str) -> str:
@@ -121,8 +151,13 @@ def _file(path: str) -> str:
 
 
 def put_file(path: str, data: bytes) -> Call[FileInfo]:
-    return Call("PUT", _file(path), _model(FileInfo), content=data,
-                headers={"Content-Type": "application/octet-stream"})  # fmt: skip
+    return Call(
+        "PUT",
+        _file(path),
+        _model(FileInfo),
+        content=data,
+        headers={"Content-Type": "application/octet-stream"},
+    )
 
 
 def get_file(path: str) -> Call[bytes]:

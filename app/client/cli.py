@@ -85,8 +85,12 @@ def _client(ctx: click.Context) -> NoxClient:
 @click.group()
 @click.option("--url", envvar=None, default=None, help="the Nox server (default NOX_URL)")
 @click.option("--token", default=None, help="an API token (default NOX_TOKEN)")
-@click.option("--config", type=click.Path(dir_okay=False, path_type=Path), default=None,
-              help="client config file (default ~/.config/nox/client.toml)")  # fmt: skip
+@click.option(
+    "--config",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="client config file (default ~/.config/nox/client.toml)",
+)
 @click.pass_context
 def remote(ctx: click.Context, url: str | None, token: str | None, config: Path | None) -> None:
     """Use a Nox server: run code, move workspace files, manage tokens."""
@@ -143,8 +147,17 @@ def _report(result: RunPublic) -> None:
 @click.option("--detach", is_flag=True, help="submit as an asynchronous run; print its id")
 @click.pass_context
 @handles_errors
-def run(ctx: click.Context, file: Any, args: tuple[str, ...], shell: bool, python: bool,
-        stdin_file: Any, timeout: float | None, no_stream: bool, detach: bool) -> None:  # fmt: skip
+def run(
+    ctx: click.Context,
+    file: Any,
+    args: tuple[str, ...],
+    shell: bool,
+    python: bool,
+    stdin_file: Any,
+    timeout: float | None,
+    no_stream: bool,
+    detach: bool,
+) -> None:
     """Run FILE (or - for standard input) in your sandbox; exits with the program's code."""
     language = _language(file.name, shell, python)
     source = file.read()

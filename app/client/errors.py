@@ -50,8 +50,7 @@ class NoxError(Exception):
             body = None
         if not isinstance(body, dict):
             text = response.text[:200] or response.reason_phrase
-            body = {"status": response.status_code, "title": response.reason_phrase,
-                    "detail": text}  # fmt: skip
+            body = {"status": response.status_code, "title": response.reason_phrase, "detail": text}
         body.setdefault("status", response.status_code)
         return cls.from_problem(body, retry_after)
 

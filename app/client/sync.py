@@ -44,9 +44,12 @@ class NoxClient:
     ) -> None:
         self.url = url.rstrip("/")
         self._http = httpx.Client(
-            base_url=self.url, headers=client_headers(token), timeout=timeout_s,
-            transport=transport, verify=verify,
-        )  # fmt: skip
+            base_url=self.url,
+            headers=client_headers(token),
+            timeout=timeout_s,
+            transport=transport,
+            verify=verify,
+        )
 
     @classmethod
     def from_config(
@@ -69,9 +72,14 @@ class NoxClient:
     def _request(self, call: Call[T]) -> httpx.Request:
         timeout = httpx.USE_CLIENT_DEFAULT if call.timeout_s is None else call.timeout_s
         return self._http.build_request(
-            call.method, call.path, json=call.json, content=call.content, params=call.params,
-            headers=call.headers, timeout=timeout,
-        )  # fmt: skip
+            call.method,
+            call.path,
+            json=call.json,
+            content=call.content,
+            params=call.params,
+            headers=call.headers,
+            timeout=timeout,
+        )
 
     def _send(self, call: Call[T]) -> T:
         try:

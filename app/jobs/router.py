@@ -77,9 +77,13 @@ async def submit(
     else:
         run = {"source": body.script}
     prepared = prepare_run(
-        get_state(request).settings, user=user, language=body.language, stdin=body.stdin,
-        timeout_s=body.timeout_s, **run,
-    )  # fmt: skip
+        get_state(request).settings,
+        user=user,
+        language=body.language,
+        stdin=body.stdin,
+        timeout_s=body.timeout_s,
+        **run,
+    )
     record = await runner(request).submit(request, prepared)
     response.headers["Location"] = f"{router.prefix}/{record.id}"
     return record.public()

@@ -73,8 +73,12 @@ class JobRunner:
 
     async def submit(self, request: Request, prepared: PreparedRun) -> JobRecord:
         if self._closing:
-            raise NoxProblem(503, "Service Unavailable", "the api is shutting down; retry",
-                             headers={"Retry-After": "5"})  # fmt: skip
+            raise NoxProblem(
+                503,
+                "Service Unavailable",
+                "the api is shutting down; retry",
+                headers={"Retry-After": "5"},
+            )
         state = get_state(request)
         slot = AsyncExitStack()
         await slot.enter_async_context(

@@ -57,18 +57,23 @@ PUT_BODY: dict[str, Any] = {
                 "type": "object",
                 "properties": {
                     "f": {"type": "string", "format": "binary", "description": "the file"},
-                    "file": {"type": "string", "format": "binary",
-                             "description": "the file (the shape the earlier Nox's tests sent)"},
-                    "path": {"type": "string", "pattern": f"^$|{PATH_PATTERN}",
-                             "description": "where to store it; ?path= or the part's filename "
-                             "also work"},
+                    "file": {
+                        "type": "string",
+                        "format": "binary",
+                        "description": "the file (the shape the earlier Nox's tests sent)",
+                    },
+                    "path": {
+                        "type": "string",
+                        "pattern": f"^$|{PATH_PATTERN}",
+                        "description": "where to store it; ?path= or the part's filename also work",
+                    },
                 },
                 "additionalProperties": False,
                 "anyOf": [{"required": ["f"]}, {"required": ["file"]}],
             }
         }
     },
-}  # fmt: skip
+}
 
 
 @router.post("/put", openapi_extra={"requestBody": PUT_BODY})

@@ -66,9 +66,15 @@ async def _answer(
 ) -> RunPublic | Response:
     async def run(observer: RunObserver | None) -> RunResult:
         return await run_for_user(
-            request, user=user, language=language, source=source, stdin=stdin, args=args,
-            timeout_s=timeout_s, observer=observer,
-        )  # fmt: skip
+            request,
+            user=user,
+            language=language,
+            source=source,
+            stdin=stdin,
+            args=args,
+            timeout_s=timeout_s,
+            observer=observer,
+        )
 
     if not sse.wants_stream(request.headers.get("accept", "")):
         return (await run(None)).public()

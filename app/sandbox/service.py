@@ -110,9 +110,14 @@ async def run_for_user(
 ) -> RunResult:
     state = get_state(request)
     prepared = prepare_run(
-        state.settings, user=user, language=language, source=source,
-        stdin=stdin, args=args, timeout_s=timeout_s,
-    )  # fmt: skip
+        state.settings,
+        user=user,
+        language=language,
+        source=source,
+        stdin=stdin,
+        args=args,
+        timeout_s=timeout_s,
+    )
     try:
         async with run_slot(store=state.store, settings=state.settings, user=user):
             result = await run_in_slot(request, prepared, observer)

@@ -84,8 +84,11 @@ def test_cancel_kills_the_sandbox(nox: Served) -> None:
 def test_a_job_is_its_owners_only(nox: Served) -> None:
     with NoxClient(nox.url, nox.alice) as alice, NoxClient(nox.url, nox.bob) as bob:
         job = alice.submit("shell", "echo private")
-        for attempt in (lambda: bob.job(job.id), lambda: bob.cancel(job.id),
-                        lambda: list(bob.follow(job.id))):  # fmt: skip
+        for attempt in (
+            lambda: bob.job(job.id),
+            lambda: bob.cancel(job.id),
+            lambda: list(bob.follow(job.id)),
+        ):
             with pytest.raises(NoxError) as refused:
                 attempt()
             assert refused.value.status == 404
@@ -98,8 +101,9 @@ def test_bad_ids_and_bodies_are_refused_before_any_work(nox: Served) -> None:
     missing = httpx.get(f"{nox.url}/api/v7/runs/{'A' * 22}", headers=auth)
     assert missing.status_code == 404
     assert missing.headers["content-type"] == "application/problem+json"
-    wrong = httpx.post(f"{nox.url}/api/v7/runs", json={"language": "ruby", "code": "1"},
-                       headers=auth)  # fmt: skip
+    wrong = httpx.post(
+        f"{nox.url}/api/v7/runs", json={"language": "ruby", "code": "1"}, headers=auth
+    )
     assert wrong.status_code == 422
     huge_body = {"language": "shell", "script": "#" * 2_000_000}
     huge = httpx.post(f"{nox.url}/api/v7/runs", json=huge_body, headers=auth)

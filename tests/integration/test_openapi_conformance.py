@@ -28,12 +28,27 @@ MULTIPART = r"^/put$"
 
 def _run(url: str, token: str, tmp_path: Path, *selection: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "schemathesis.cli", "run", f"{url}/openapi.json",
-         "--header", f"Authorization: Bearer {token}", "--max-examples", EXAMPLES,
-         "--seed", SEED, "--no-color", *selection],
+        [
+            sys.executable,
+            "-m",
+            "schemathesis.cli",
+            "run",
+            f"{url}/openapi.json",
+            "--header",
+            f"Authorization: Bearer {token}",
+            "--max-examples",
+            EXAMPLES,
+            "--seed",
+            SEED,
+            "--no-color",
+            *selection,
+        ],
         cwd=tmp_path,  # its cache of found failures stays out of the repository
-        capture_output=True, text=True, timeout=600, check=False,
-    )  # fmt: skip
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
 
 
 def _schemathesis(env: dict[str, str], tmp_path: Path) -> None:
@@ -42,11 +57,26 @@ def _schemathesis(env: dict[str, str], tmp_path: Path) -> None:
         "token", "create", "--email", "conformance@example.test", "--admin", env=env
     )
     with nox_serve(env, tmp_path) as server:
-        everything = _run(server.url, token, tmp_path, "--checks", "all",
-                          "--exclude-path-regex", f"({OAUTH_REDIRECTS})|({MULTIPART})")  # fmt: skip
-        multipart = _run(server.url, token, tmp_path, "--checks", "all",
-                         "--exclude-checks", "negative_data_rejection",
-                         "--include-path-regex", MULTIPART)  # fmt: skip
+        everything = _run(
+            server.url,
+            token,
+            tmp_path,
+            "--checks",
+            "all",
+            "--exclude-path-regex",
+            f"({OAUTH_REDIRECTS})|({MULTIPART})",
+        )
+        multipart = _run(
+            server.url,
+            token,
+            tmp_path,
+            "--checks",
+            "all",
+            "--exclude-checks",
+            "negative_data_rejection",
+            "--include-path-regex",
+            MULTIPART,
+        )
     for result in (everything, multipart):
         assert result.returncode == 0, result.stdout[-6000:] + result.stderr[-2000:]
 

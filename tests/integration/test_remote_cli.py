@@ -34,18 +34,28 @@ def remote(
     nox: Served, *args: str, stdin: str = "", token: str | None = None, **env: str
 ) -> subprocess.CompletedProcess[str]:
     clean = {k: v for k, v in os.environ.items() if not k.startswith("NOX_")}
-    clean |= {"NOX_URL": nox.url, "NOX_TOKEN": nox.alice if token is None else token,
-              "XDG_CONFIG_HOME": "/nonexistent", **env}  # fmt: skip
+    clean |= {
+        "NOX_URL": nox.url,
+        "NOX_TOKEN": nox.alice if token is None else token,
+        "XDG_CONFIG_HOME": "/nonexistent",
+        **env,
+    }
     return subprocess.run(
         [sys.executable, "-m", "app.cli", "remote", *args],
-        input=stdin, capture_output=True, text=True, env=clean, timeout=60, check=False,
-    )  # fmt: skip
+        input=stdin,
+        capture_output=True,
+        text=True,
+        env=clean,
+        timeout=60,
+        check=False,
+    )
 
 
 def test_run_passes_output_arguments_and_the_exit_code(nox: Served, tmp_path: Path) -> None:
     program = tmp_path / "prog.py"
-    program.write_text("import sys\nprint(sys.argv[1:], input())\nprint('e', file=sys.stderr)\n"
-                       "sys.exit(7)\n")  # fmt: skip
+    program.write_text(
+        "import sys\nprint(sys.argv[1:], input())\nprint('e', file=sys.stderr)\nsys.exit(7)\n"
+    )
     feed = tmp_path / "in.txt"
     feed.write_text("fed\n")
     for extra in ([], ["--no-stream"]):

@@ -11,8 +11,16 @@ from app.client.config import DEFAULT_URL, ClientConfig, ConfigError
 from app.client.events import Cancelled, Failed, Finished, Output, SseParser
 from app.sandbox.interface import RunPublic, RunStatus
 
-RESULT = {"status": "ok", "exit_code": 0, "signal": None, "stdout": "", "stderr": "",
-          "truncated": False, "timed_out": False, "duration_ms": 1.0}  # fmt: skip
+RESULT = {
+    "status": "ok",
+    "exit_code": 0,
+    "signal": None,
+    "stdout": "",
+    "stderr": "",
+    "truncated": False,
+    "timed_out": False,
+    "duration_ms": 1.0,
+}
 
 
 def _parse(text: str) -> list[object]:

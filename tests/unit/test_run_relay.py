@@ -28,8 +28,12 @@ async def test_output_in_order_merged_per_stream_then_the_result() -> None:
     relay: RunRelay[str] = RunRelay()
     await relay.start(run)
     events = [e async for e in relay.events()]
-    assert events == [Output("stdout", "ab"), Output("stderr", "c"), Output("stdout", "d"),
-                      Finished("done")]  # fmt: skip
+    assert events == [
+        Output("stdout", "ab"),
+        Output("stderr", "c"),
+        Output("stdout", "d"),
+        Finished("done"),
+    ]
 
 
 async def test_silence_yields_heartbeats_and_closing_cancels_the_run() -> None:
