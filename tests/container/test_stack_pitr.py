@@ -128,6 +128,25 @@ def test_restore_refuses_while_postgresql_runs(pitr_stack: Stack) -> None:
     assert "PostgreSQL is running there" in refused.stderr
 
 
+def test_restore_refuses_another_cluster_and_touches_nothing(pitr_stack: Stack) -> None:
+    """A data directory of another cluster (its own initdb, so another system identifier)."""
+    wait_for(
+        lambda: psql(pitr_stack, "SELECT count(*) FROM backups WHERE ok") != "0", 180, "a backup"
+    )
+    script = (
+        "initdb -D /tmp/other -U nox >/dev/null; fingerprint() { find /tmp/other -type f "
+        "-exec md5sum {} + | sort; }; before=$(fingerprint); nox-pitr-restore --latest; "
+        'rc=$?; [ "$before" = "$(fingerprint)" ] && echo untouched; exit $rc'
+    )
+    refused = pitr_stack.compose(
+        "run", "--rm", "--no-deps", "-T", "-e", "PGBACKREST_PG1_PATH=/tmp/other",
+        "--entrypoint", "bash", "pitr-backup", "-c", script, check=False, timeout=300,
+    )  # fmt: skip
+    assert refused.returncode != 0
+    assert "wrong database, nothing done" in refused.stderr
+    assert "untouched" in refused.stdout
+
+
 def test_cipher_pass_is_in_no_argv_or_environment(pitr_stack: Stack) -> None:
     secret_file = Path(pitr_stack.secrets["PITR_CIPHER_FILE"])
     cipher_pass = secret_file.read_text().split("repo1-cipher-pass=")[1].strip()
