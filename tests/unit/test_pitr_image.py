@@ -36,3 +36,15 @@ def test_image_archives_with_the_settings_archive_timeout() -> None:
     # pgBackRest refuses to back up unless archive_command names it
     assert re.search(r"archive_command=nox-pgbackrest-archive-push %p", entrypoint)
     assert (PITR / "nox-pgbackrest-archive-push").stat().st_mode & 0o111
+
+
+def test_image_base_defaults_to_the_postgres_image_compose_runs() -> None:
+    """The pinned PostgreSQL fact lives in ci/src/nox_ci/facts.py and compose's default
+    (tests/pipeline/test_facts.py ties those two); the image's own default follows compose."""
+    compose = (PITR.parents[1] / "compose.yaml").read_text()
+    compose_default = re.search(r"POSTGRES_IMAGE: \$\{POSTGRES_IMAGE:-([^}]+)\}", compose)
+    image_default = re.search(
+        r"^ARG POSTGRES_IMAGE=(\S+)$", (PITR / "Dockerfile").read_text(), re.M
+    )
+    assert compose_default and image_default
+    assert image_default.group(1) == compose_default.group(1)
