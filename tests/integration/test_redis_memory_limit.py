@@ -27,7 +27,7 @@ FILLER = b"x" * 32 * 1024
 async def full_redis(redis_url: str) -> AsyncIterator[Redis]:
     """The session's Redis with the deployments' policy and a small maxmemory (restored after)."""
     client = Redis.from_url(redis_url)
-    before: dict[str, str] = await client.config_get("maxmemory*")
+    before = {k: str(v) for k, v in (await client.config_get("maxmemory*")).items()}
     await client.config_set("maxmemory-policy", policy())
     await client.config_set("maxmemory", LIMIT_BYTES)
     try:
