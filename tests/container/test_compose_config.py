@@ -99,8 +99,13 @@ def test_only_the_api_is_published_and_the_backend_is_internal(full: dict[str, A
     assert published == {"api", "grafana"}
     assert all(p["host_ip"] == "127.0.0.1" for p in full["services"]["grafana"]["ports"])
     assert full["networks"]["backend"]["internal"] is True
-    for name in ("postgres", "redis", "executor", "migrate", "prometheus", "alertmanager"):
+    internal = ("postgres", "redis", "executor", "migrate", "prometheus", "alertmanager")
+    exporters = ("postgres-exporter", "redis-exporter", "node-exporter", "cadvisor")
+    for name in internal + exporters:
         assert list(full["services"][name]["networks"]) == ["backend"], name
+    for name in exporters:
+        assert full["services"][name].get("privileged") is not True, name
+        assert full["services"][name]["read_only"] is True, name
 
 
 def test_executor_is_sandboxed_but_not_privileged(full: dict[str, Any]) -> None:
