@@ -25,7 +25,8 @@ install_kubectl() {
 }
 
 apt_install_missing prometheus prometheus-alertmanager \
-    prometheus-postgres-exporter prometheus-redis-exporter prometheus-node-exporter
+    prometheus-postgres-exporter prometheus-redis-exporter prometheus-node-exporter \
+    syslog-ng-core
 install_kubectl
 log "$(promtool --version 2>&1 | head -n 1)"
 log "$(amtool --version 2>&1 | head -n 1)"
