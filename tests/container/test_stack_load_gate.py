@@ -1,5 +1,5 @@
 """The load gate (deploy/loadgate.py) against the compose stack: it passes on the healthy
-stack and fails once the api container is throttled to a twentieth of a core."""
+stack and fails once the api container is throttled to a fiftieth of a core."""
 
 from __future__ import annotations
 
@@ -27,10 +27,10 @@ def test_gate_passes_on_the_healthy_stack(stack: Stack, tokens: list[str]) -> No
 
 def test_gate_fails_on_a_throttled_api(stack: Stack, tokens: list[str]) -> None:
     api = stack.compose.container("api")
-    run(["docker", "update", "--cpus", "0.05", api])
+    run(["docker", "update", "--cpus", "0.02", api])
     try:
         with pytest.raises(LoadGateFailed, match=r"p95|errors") as failed:
             gate(f"http://127.0.0.1:{stack.port}", tokens, seconds=SECONDS, bound_ms=p95_bound_ms())
-        print(f"\nthrottled api (0.05 CPU): {failed.value}")
+        print(f"\nthrottled api (0.02 CPU): {failed.value}")
     finally:
         run(["docker", "update", "--cpus", "1.0", api])
