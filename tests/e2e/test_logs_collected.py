@@ -39,9 +39,9 @@ def shipped(
     with log.open("wb") as out:
         process = subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
         assert process.stdout is not None
+        send = ["--rfc5424", "--tcp", "--server", "127.0.0.1", "--port", str(port)]
         sender = subprocess.Popen(
-            [logger, "--rfc5424", "--tcp", "--server", "127.0.0.1", "--port", str(port)]
-            + ["--size", "65536", "-t", service],
+            [logger, *send, "--size", "65536", "-t", service],
             stdin=process.stdout,
             stdout=out,
             stderr=subprocess.STDOUT,
@@ -58,9 +58,9 @@ def collector(tmp_path: Path) -> Iterator[tuple[int, Path]]:
     run.mkdir()
     env = {**os.environ, "NOX_LOG_PORT": str(port), "NOX_LOG_DIR": str(logs)}
     with (tmp_path / "syslog-ng.log").open("wb") as out:
+        files = ["-R", str(run / "persist"), "-p", str(run / "pid"), "-c", str(run / "ctl")]
         process = subprocess.Popen(
-            [syslog_ng, "-F", "-f", str(CONFIG), "-R", str(run / "persist")]
-            + ["-p", str(run / "pid"), "-c", str(run / "ctl")],
+            [syslog_ng, "-F", "-f", str(CONFIG), *files],
             env=env,
             stdout=out,
             stderr=subprocess.STDOUT,
