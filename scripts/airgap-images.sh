@@ -58,12 +58,15 @@ EDGE_TAG="${PREFIX}nox-edge:haproxy-2.6"
 PG_EXPORTER_TAG="${PREFIX}postgres-exporter:v0.11.1"
 REDIS_EXPORTER_TAG="${PREFIX}redis_exporter:v1.45.0"
 NODE_EXPORTER_TAG="${PREFIX}node-exporter:v1.5.0"
+# stand-in for the log collector (compose.logs.yaml), Debian's syslog-ng-core
+LOGS_TAG="${PREFIX}syslog-ng:3.38.1"
 
 print_env() {
     printf 'PYTHON_IMAGE=%s\nPOSTGRES_IMAGE=%s\nREDIS_IMAGE=%s\nNOX_EDGE_IMAGE=%s\n' \
         "$PYTHON_TAG" "$POSTGRES_TAG" "$REDIS_TAG" "$EDGE_TAG"
     printf 'POSTGRES_EXPORTER_IMAGE=%s\nREDIS_EXPORTER_IMAGE=%s\nNODE_EXPORTER_IMAGE=%s\n' \
         "$PG_EXPORTER_TAG" "$REDIS_EXPORTER_TAG" "$NODE_EXPORTER_TAG"
+    printf 'LOGS_IMAGE=%s\n' "$LOGS_TAG"
 }
 if ((PRINT_ENV)); then
     print_env
@@ -137,7 +140,8 @@ if wanted "$BASE_TAG"; then
 else
     log "skip $BASE_TAG (exists; --force rebuilds)"
 fi
-for pair in "$PYTHON_TAG python" "$POSTGRES_TAG postgres" "$REDIS_TAG redis" "$EDGE_TAG edge"; do
+for pair in "$PYTHON_TAG python" "$POSTGRES_TAG postgres" "$REDIS_TAG redis" "$EDGE_TAG edge" \
+    "$LOGS_TAG logs"; do
     read -r tag dir <<<"$pair"
     if wanted "$tag"; then
         build_from_base "$tag" "$dir"
