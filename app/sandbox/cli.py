@@ -24,7 +24,7 @@ def executor(host: str | None, port: int | None) -> None:
     from app.sandbox.server import create_executor_app, executor_problems
 
     settings = get_settings()
-    configure_logging(settings.log_level)  # JSON lines like the api's, request id included
+    configure_logging(settings.log_level, settings.log_format)
     problems = executor_problems(settings)
     if problems:
         raise click.ClickException("refusing to start the executor:\n- " + "\n- ".join(problems))
