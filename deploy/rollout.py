@@ -23,10 +23,19 @@ class Target(Protocol):
 @runtime_checkable
 class RecordsReleases(Protocol):
     """A target that keeps (current, previous) image on itself, so rollback needs no local
-    state (Kubernetes: annotations on the api Service). The history file is then a log."""
+    state (Kubernetes: annotations on the api Service; Swarm: labels on the api service).
+    The history file is then an append-only log."""
 
     def release_record(self) -> tuple[str | None, str | None]: ...
     def record_release(self, current: str, previous: str | None) -> None: ...
+
+
+@runtime_checkable
+class ChecksFirst(Protocol):
+    """A target that asks its cluster, before anything is applied, whether the release can
+    run there as specified (Kubernetes: deploy/preflight.py); raises RolloutFailed if not."""
+
+    def preflight(self) -> str: ...
 
 
 class DeployFailed(Exception):
@@ -43,6 +52,12 @@ def deploy(
     digest = target.digest(image)
     previous = target.current_image()
     say(f"{env}/{kind}: {image} ({digest}); running now: {previous or 'nothing'}")
+    if isinstance(target, ChecksFirst):
+        try:
+            say(f"preflight\n{target.preflight()}")
+        except RolloutFailed as exc:
+            record(state_dir, Entry(env, kind, image, digest, FAILED, detail=f"preflight: {exc}"))
+            raise DeployFailed(f"preflight refused, nothing applied: {exc}") from exc
     try:
         say("migrations (before any new code serves)")
         target.migrate(image)
@@ -63,7 +78,9 @@ def deploy(
         smoke_test(smoke_url)
         raise DeployFailed(f"{exc}; rolled back to {previous}") from exc
     if isinstance(target, RecordsReleases):
-        target.record_release(image, previous if previous != image else None)
+        if previous == image:  # the same image again: what it replaced is still the way back
+            previous = target.release_record()[1]
+        target.record_release(image, previous)
     entry = Entry(env, kind, image, digest, DEPLOYED)
     record(state_dir, entry)
     say(f"deployed {image}")
