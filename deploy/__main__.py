@@ -3,6 +3,7 @@
   deploy   --target swarm|k8s --env ENV --image REF   migrate, roll, smoke, record (or roll back)
   rollback --target swarm|k8s --env ENV               return to the previous good deploy
   smoke    --url URL                                  GET /healthz, /readyz, /api/v7/status
+  preflight --env ENV                                 (k8s) can the cluster isolate the executor?
   history  --target swarm|k8s --env ENV               the JSON-lines record
   init-secrets --env ENV                              (swarm) random Docker secrets, once
   remove   --env ENV                                  (swarm) stack and executor down; data kept
@@ -126,7 +127,8 @@ def main(argv: list[str] | None = None) -> int:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument(
-        "command", choices=["deploy", "rollback", "smoke", "history", "init-secrets", "remove"]
+        "command",
+        choices=["deploy", "rollback", "smoke", "preflight", "history", "init-secrets", "remove"],
     )
     parser.add_argument("--target", choices=["swarm", "k8s"], default="swarm")
     parser.add_argument("--env", default="staging")
@@ -141,6 +143,13 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "smoke":
             smoke(smoke_url(args.target, args.url))
+        elif args.command == "preflight":
+            kube = make_target("k8s", args.env, state_dir)
+            assert isinstance(kube, Kubernetes)
+            print(
+                f"preflight of {args.env}: the cluster can run the executor isolated\n"
+                + kube.preflight()
+            )
         elif args.command == "history":
             for entry in load(state_dir, env=args.env, target=args.target):
                 print(
