@@ -1,14 +1,15 @@
 """Command line of the deploy tooling (scripts/deploy.sh runs ``python3 -m deploy``).
 
   deploy   --target swarm|k8s --env ENV --image REF   migrate, roll, smoke, record (or roll back)
-  rollback --target swarm|k8s --env ENV               return to the previous good deploy
+  rollback --target swarm|k8s --env ENV               back to the previous image the target records
   smoke    --url URL                                  GET /healthz, /readyz, /api/v7/status
   preflight --env ENV                                 (k8s) can the cluster isolate the executor?
-  history  --target swarm|k8s --env ENV               the JSON-lines record
+  history  --target swarm|k8s --env ENV               this machine's JSON-lines log
   init-secrets --env ENV                              (swarm) random Docker secrets, once
   remove   --env ENV                                  (swarm) stack and executor down; data kept
 
-Environment: NOX_DEPLOY_STATE_DIR (history; default ~/.local/state/nox-deploy),
+Environment: NOX_DEPLOY_STATE_DIR (the log, the executor secret's copy; default
+~/.local/state/nox-deploy),
 NOX_STACK (default nox-ENV), NOX_SECRETS (secret name prefix, default STACK-v1),
 NOX_EDGE_PORT (HTTPS), NOX_EDGE_IMAGE (first deploy), NOX_SMOKE_URL, NOX_API_REPLICAS,
 NOX_K8S_NAMESPACE, DOCKER, KUBECTL; init-secrets: NOX_TLS_CERT_FILE and NOX_TLS_KEY_FILE
