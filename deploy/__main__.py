@@ -1,13 +1,15 @@
 """Command line of the deploy tooling (scripts/deploy.sh runs ``python3 -m deploy``).
 
   deploy   --target swarm|k8s --env ENV --image REF   migrate, roll, smoke, record (or roll back)
-  rollback --target swarm|k8s --env ENV               return to the previous good deploy
+  rollback --target swarm|k8s --env ENV               back to the previous image the target records
   smoke    --url URL                                  GET /healthz, /readyz, /api/v7/status
-  history  --target swarm|k8s --env ENV               the JSON-lines record
+  preflight --env ENV                                 (k8s) can the cluster isolate the executor?
+  history  --target swarm|k8s --env ENV               this machine's JSON-lines log
   init-secrets --env ENV                              (swarm) random Docker secrets, once
   remove   --env ENV                                  (swarm) stack and executor down; data kept
 
-Environment: NOX_DEPLOY_STATE_DIR (history; default ~/.local/state/nox-deploy),
+Environment: NOX_DEPLOY_STATE_DIR (the log, the executor secret's copy; default
+~/.local/state/nox-deploy),
 NOX_STACK (default nox-ENV), NOX_SECRETS (secret name prefix, default STACK-v1),
 NOX_EDGE_PORT (HTTPS), NOX_EDGE_IMAGE (first deploy), NOX_SMOKE_URL, NOX_API_REPLICAS,
 NOX_K8S_NAMESPACE, DOCKER, KUBECTL; init-secrets: NOX_TLS_CERT_FILE and NOX_TLS_KEY_FILE
@@ -126,7 +128,8 @@ def main(argv: list[str] | None = None) -> int:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument(
-        "command", choices=["deploy", "rollback", "smoke", "history", "init-secrets", "remove"]
+        "command",
+        choices=["deploy", "rollback", "smoke", "preflight", "history", "init-secrets", "remove"],
     )
     parser.add_argument("--target", choices=["swarm", "k8s"], default="swarm")
     parser.add_argument("--env", default="staging")
@@ -141,6 +144,13 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "smoke":
             smoke(smoke_url(args.target, args.url))
+        elif args.command == "preflight":
+            kube = make_target("k8s", args.env, state_dir)
+            assert isinstance(kube, Kubernetes)
+            print(
+                f"preflight of {args.env}: the cluster can run the executor isolated\n"
+                + kube.preflight()
+            )
         elif args.command == "history":
             for entry in load(state_dir, env=args.env, target=args.target):
                 print(

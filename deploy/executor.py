@@ -82,14 +82,12 @@ def ensure(
         running = _docker(docker, "inspect", "--format", RUNNING, cid)
         if running == f"{image} {prefix} true":  # a secret rotation needs a new container
             return
-    secret = secret_file(state_dir, prefix)
-    if not secret.exists():
-        raise ExecutorFailed(f"{secret} missing: run `scripts/deploy.sh init-secrets` first")
+    secret = current_secret(docker, old, state_dir, prefix)
     name = f"{stack}-executor-{int(time.time())}"
     with tempfile.TemporaryDirectory(prefix="nox-executor-") as tmp:
         env_file = Path(tmp) / "env"
         env_file.touch(mode=0o600)
-        env_file.write_text(f"NOX_EXECUTOR_SECRET={secret.read_text().strip()}\n")
+        env_file.write_text(f"NOX_EXECUTOR_SECRET={secret}\n")
         args = run_args(stack=stack, image=image, name=name, env_file=env_file, prefix=prefix)
         new = _docker(docker, *args)
     deadline = time.monotonic() + timeout_s
@@ -106,6 +104,29 @@ def ensure(
     for cid in old:
         _docker(docker, "stop", "--time", "40", cid)
         _docker(docker, "rm", cid)
+
+
+def current_secret(docker: str, running: list[str], state_dir: Path, prefix: str) -> str:
+    """The executor's secret: the state directory's copy, or else the one the running executor
+    of the same secret generation holds (a Docker secret cannot be read back, and a machine
+    with no local state, such as a fresh CI runner rolling back, must still replace it)."""
+    path = secret_file(state_dir, prefix)
+    if path.exists():
+        return path.read_text().strip()
+    for cid in running:
+        found = _docker(
+            docker, "inspect", "--format",
+            '{{index .Config.Labels "nox.secrets"}}{{range .Config.Env}} {{.}}{{end}}', cid,
+        )  # fmt: skip
+        label, *env = found.split()
+        for pair in env:
+            key, _, value = pair.partition("=")
+            if label == prefix and key == "NOX_EXECUTOR_SECRET" and value:
+                return value
+    raise ExecutorFailed(
+        f"{path} missing and no running executor holds the secret {prefix}: "
+        "run `scripts/deploy.sh init-secrets` first"
+    )
 
 
 def remove_all(docker: str, stack: str) -> None:

@@ -1,8 +1,10 @@
-"""What was deployed where and when: a JSON-lines file per state directory.
+"""What was deployed where and when, as seen from one machine: an append-only JSON-lines log.
 
 Each line is one attempt: ``{"time", "env", "target", "image", "digest", "status",
 "action", "detail"}``. ``status`` is ``deployed`` only for a rollout that passed its smoke
-test; ``rollback`` returns to the newest such entry before the current one.
+test. It is a log for people (`scripts/deploy.sh history`): nothing reads it to decide.
+`rollback` reads the release record on the target itself (deploy/rollout.py), because this
+file exists only where the deploy ran (not on a fresh CI runner).
 """
 
 from __future__ import annotations
@@ -54,22 +56,3 @@ def load(state_dir: Path, *, env: str, target: str) -> list[Entry]:
             if entry.env == env and entry.target == target:
                 entries.append(entry)
     return entries
-
-
-def current(entries: list[Entry]) -> Entry | None:
-    """The version serving now: the newest successful deploy or rollback."""
-    good = [e for e in entries if e.status == DEPLOYED]
-    return good[-1] if good else None
-
-
-def rollback_target(entries: list[Entry]) -> Entry | None:
-    """Where `rollback` returns: the newest good entry before the current one with another
-    digest, skipping versions that were themselves rolled away from (no ping-pong)."""
-    good = [e for e in entries if e.status == DEPLOYED]
-    if not good:
-        return None
-    abandoned = {e.detail for e in good if e.action == "rollback"} | {good[-1].digest}
-    for entry in reversed(good[:-1]):
-        if entry.digest not in abandoned:
-            return entry
-    return None

@@ -31,6 +31,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from deploy import preflight
 from deploy.smoke import SmokeFailed, smoke
 from deploy.swarm import RolloutFailed
 
@@ -88,6 +89,13 @@ class Kubernetes:
                 slot_images=slot_images, image=image, active=active,
             )  # fmt: skip
             self.run("apply", "-k", tmp)
+
+    def preflight(self) -> str:
+        """Refuse a cluster that would silently drop the executor's isolation."""
+        try:
+            return preflight.require(self.kubectl, self.k8s_dir / "overlays" / self.env).text()
+        except preflight.PreflightRefused as exc:
+            raise RolloutFailed(str(exc)) from exc
 
     def migrate(self, image: str) -> None:
         active, idle = self.active_slot(), self.idle_slot()

@@ -6,7 +6,7 @@ import sys
 from pathlib import Path
 from typing import Protocol, runtime_checkable
 
-from deploy.history import DEPLOYED, FAILED, Entry, current, load, record, rollback_target
+from deploy.history import DEPLOYED, FAILED, Entry, record
 from deploy.loadgate import LoadGateFailed, gate_after_deploy
 from deploy.smoke import SmokeFailed
 from deploy.smoke import smoke as smoke_test
@@ -20,14 +20,21 @@ class Target(Protocol):
     def roll(self, image: str) -> None: ...
     def restore(self, image: str) -> None: ...
 
+    def release_record(self) -> tuple[str | None, str | None]:
+        """(current, previous) image as recorded on the target itself (Swarm: labels of the
+        api service; Kubernetes: annotations of the api Service), so that rollback needs no
+        local state. The history file is only an append-only log."""
+        ...
+
+    def record_release(self, current: str, previous: str | None) -> None: ...
+
 
 @runtime_checkable
-class RecordsReleases(Protocol):
-    """A target that keeps (current, previous) image on itself, so rollback needs no local
-    state (Kubernetes: annotations on the api Service). The history file is then a log."""
+class ChecksFirst(Protocol):
+    """A target that asks its cluster, before anything is applied, whether the release can
+    run there as specified (Kubernetes: deploy/preflight.py); raises RolloutFailed if not."""
 
-    def release_record(self) -> tuple[str | None, str | None]: ...
-    def record_release(self, current: str, previous: str | None) -> None: ...
+    def preflight(self) -> str: ...
 
 
 class DeployFailed(Exception):
@@ -44,6 +51,12 @@ def deploy(
     digest = target.digest(image)
     previous = target.current_image()
     say(f"{env}/{kind}: {image} ({digest}); running now: {previous or 'nothing'}")
+    if isinstance(target, ChecksFirst):
+        try:
+            say(f"preflight\n{target.preflight()}")
+        except RolloutFailed as exc:
+            record(state_dir, Entry(env, kind, image, digest, FAILED, detail=f"preflight: {exc}"))
+            raise DeployFailed(f"preflight refused, nothing applied: {exc}") from exc
     try:
         say("migrations (before any new code serves)")
         target.migrate(image)
@@ -64,8 +77,9 @@ def deploy(
         target.restore(previous)
         smoke_test(smoke_url)
         raise DeployFailed(f"{exc}; rolled back to {previous}") from exc
-    if isinstance(target, RecordsReleases):
-        target.record_release(image, previous if previous != image else None)
+    if previous == image:  # the same image again: what it replaced is still the way back
+        previous = target.release_record()[1]
+    target.record_release(image, previous)
     entry = Entry(env, kind, image, digest, DEPLOYED)
     record(state_dir, entry)
     say(f"deployed {image}")
@@ -73,24 +87,15 @@ def deploy(
 
 
 def rollback(target: Target, *, env: str, kind: str, state_dir: Path, smoke_url: str) -> Entry:
-    if isinstance(target, RecordsReleases):
-        now_image, back_image = target.release_record()
-        if now_image is None or back_image is None:
-            raise DeployFailed(f"the {kind} target of {env} records no earlier release")
-        say(f"rolling {env} back from {now_image} to {back_image} (record on the target)")
-        now_digest, back_digest = target.digest(now_image), target.digest(back_image)
-    else:
-        entries = load(state_dir, env=env, target=kind)
-        now, back = current(entries), rollback_target(entries)
-        if now is None or back is None:
-            raise DeployFailed(f"no earlier successful {kind} deploy of {env} in the history")
-        say(f"rolling {env} back from {now.image} to {back.image} (deployed {back.time})")
-        now_image, back_image = now.image, back.image
-        now_digest, back_digest = now.digest, back.digest
+    """Back to the image the target records as previous; the local log is never consulted."""
+    now_image, back_image = target.release_record()
+    if now_image is None or back_image is None:
+        raise DeployFailed(f"the {kind} target of {env} records no earlier release")
+    say(f"rolling {env} back from {now_image} to {back_image} (record on the target)")
+    now_digest, back_digest = target.digest(now_image), target.digest(back_image)
     target.restore(back_image)
     smoke_test(smoke_url)
-    if isinstance(target, RecordsReleases):
-        target.record_release(back_image, now_image)
+    target.record_release(back_image, now_image)
     entry = Entry(
         env, kind, back_image, back_digest, DEPLOYED, action="rollback", detail=now_digest
     )

@@ -6,11 +6,22 @@ first deploy the api waits at 0 replicas); then the executor container is replac
 back when the new tasks turn unhealthy.
 The edge (HAProxy) keeps its image: it holds the host-mode ports, so replacing it is a
 separate step. A first deploy takes it from NOX_EDGE_IMAGE.
+
+The release record (which image serves, which served before it) lives on the api service as
+the labels ``nox.release.current`` and ``nox.release.previous``, so `rollback` works from any
+machine that reaches the engine. Not Swarm's own PreviousSpec (`docker service rollback`): it
+holds one spec back of one service, any later update overwrites it (a label change, a config
+rotation, the automatic rollback of a failed deploy itself), and the executor, which is not a
+service, has none. The stack file carries both labels from the environment, and every
+`docker stack deploy` passes the recorded values through, so a deploy never erases them; the
+new pair is written (`docker service update --label-add`, which restarts no task) only after
+the rollout passed its smoke test.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import subprocess
 import time
@@ -20,6 +31,8 @@ from pathlib import Path
 from deploy import executor
 
 ROLLED_BACK = {"rollback_completed", "rollback_paused"}
+CURRENT = "nox.release.current"
+PREVIOUS = "nox.release.previous"
 
 
 class RolloutFailed(Exception):
@@ -85,6 +98,9 @@ class Swarm:
             "NOX_STACK_NAME": self.stack,
             "NOX_CONFIG_REV": self.config_rev(),
         }
+        # the release record rides along unchanged (a stack deploy replaces service labels)
+        current, previous = self.release_record()
+        env |= {"NOX_RELEASE_CURRENT": current or "", "NOX_RELEASE_PREVIOUS": previous or ""}
         # --resolve-image never: images are given by digest or exist locally; no registry
         # lookup may silently change what runs
         self.run(
@@ -205,6 +221,19 @@ class Swarm:
         for service, (started, changed) in before.items():
             self.wait_rollout(service, started_before=started, changed=changed)
         self.wait_rollout("edge", started_before=None, changed=False)
+
+    def release_record(self) -> tuple[str | None, str | None]:
+        """(current, previous) image as labelled on the live api service."""
+        labels = json.loads(self.inspect("api", "{{json .Spec.Labels}}") or "null") or {}
+        return labels.get(CURRENT) or None, labels.get(PREVIOUS) or None
+
+    def record_release(self, current: str, previous: str | None) -> None:
+        # --no-resolve-image: the spec's image must stay exactly what was deployed
+        self.run(
+            "service", "update", "--detach", "--no-resolve-image",
+            "--label-add", f"{CURRENT}={current}", "--label-add", f"{PREVIOUS}={previous or ''}",
+            f"{self.stack}_api",
+        )  # fmt: skip
 
     def remove(self) -> None:
         """Take the stack down (executor container first: it holds the backend network).

@@ -8,8 +8,12 @@ from __future__ import annotations
 
 import os
 import secrets
+import subprocess
+import time
+import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 
@@ -25,7 +29,7 @@ from tests.container.engine import (
     free_port,
     run,
 )
-from tests.prereq import require
+from tests.prereq import require, require_binary
 
 RUNTIME_TAG = f"{PREFIX}/nox:test"
 POSTGRES_TAG = f"{PREFIX}/nox-postgres:test"
@@ -151,3 +155,31 @@ def stack(
         yield Stack(compose=compose, port=port, secrets=env)
     finally:
         compose.down()
+
+
+@pytest.fixture
+def registry(tmp_path: Path) -> Iterator[str]:
+    """A real registry (Debian `docker-registry`) on a loopback port; its address."""
+    binary = require_binary("docker-registry", "apt-get install docker-registry")
+    port = free_port()
+    config = tmp_path / "registry.yml"
+    config.write_text(
+        "version: 0.1\n"
+        f"storage:\n  filesystem:\n    rootdirectory: {tmp_path / 'data'}\n"
+        f"http:\n  addr: 127.0.0.1:{port}\n"
+        "log:\n  level: warn\n"
+    )
+    proc = subprocess.Popen([binary, "serve", str(config)], stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 15
+        while True:
+            try:
+                urllib.request.urlopen(f"http://127.0.0.1:{port}/v2/", timeout=1)
+                break
+            except OSError:
+                assert time.monotonic() < deadline, "docker-registry did not answer"
+                time.sleep(0.1)
+        yield f"127.0.0.1:{port}"
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)

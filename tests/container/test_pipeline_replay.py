@@ -45,8 +45,11 @@ def image_map(
         facts.REDIS_IMAGE: base_images["REDIS_IMAGE"],
     }
     context = tmp_path_factory.mktemp("tool-standins")
+    # /usr/local/bin first: there this machine keeps the static docker client of today (the
+    # pinned image's is 27); Debian's 20.10 client in /usr/bin cannot deploy a stack with a
+    # `replicated-job` service (the migration job)
     for binary in ("docker", "kubectl"):
-        found = shutil.which(binary, path="/usr/bin:/usr/local/bin")
+        found = shutil.which(binary, path="/usr/local/bin:/usr/bin")
         assert found, f"{binary} is needed on this machine to make its stand-in image"
         shutil.copy2(Path(found).resolve(), context / binary)
     base = base_images["PYTHON_IMAGE"].replace("python:3.11-slim-bookworm", "debian:bookworm")

@@ -8,47 +8,16 @@ pull and run (as a Swarm job) by that digest alone, with the local tag gone.
 from __future__ import annotations
 
 import re
-import subprocess
 import time
 import urllib.request
 import uuid
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
-from tests.container.swarm_support import docker, free_port, nox_image, swarm_node, task_logs
-from tests.prereq import require_binary
+from tests.container.swarm_support import docker, nox_image, swarm_node, task_logs
 
 pytestmark = pytest.mark.container
 MANIFEST_V2 = "application/vnd.docker.distribution.manifest.v2+json"
-
-
-@pytest.fixture
-def registry(tmp_path: Path) -> Iterator[str]:
-    binary = require_binary("docker-registry", "apt-get install docker-registry")
-    port = free_port()
-    config = tmp_path / "registry.yml"
-    config.write_text(
-        "version: 0.1\n"
-        f"storage:\n  filesystem:\n    rootdirectory: {tmp_path / 'data'}\n"
-        f"http:\n  addr: 127.0.0.1:{port}\n"
-        "log:\n  level: warn\n"
-    )
-    proc = subprocess.Popen([binary, "serve", str(config)], stderr=subprocess.DEVNULL)
-    try:
-        deadline = time.monotonic() + 15
-        while True:
-            try:
-                urllib.request.urlopen(f"http://127.0.0.1:{port}/v2/", timeout=1)
-                break
-            except OSError:
-                assert time.monotonic() < deadline, "docker-registry did not answer"
-                time.sleep(0.1)
-        yield f"127.0.0.1:{port}"
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
 
 
 def test_push_gives_the_registry_digest_and_swarm_runs_it_by_digest(registry: str) -> None:

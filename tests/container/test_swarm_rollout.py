@@ -2,13 +2,16 @@
 every request over HTTPS through the HAProxy edge (verified against a CA made here).
 
 Everything goes through scripts/deploy.sh (the code path `dagger call deploy` runs): secrets,
-migrations first, the executor container, `docker stack deploy`, smoke test, history.
+migrations first, the executor container, `docker stack deploy`, smoke test, history. The
+manual rollback runs as from a fresh machine: every local state file is deleted first, so it
+can only read the release record on the api service.
 v1 and v2 are the Nox image with another label and env; v3 has a HEALTHCHECK that fails.
 """
 
 from __future__ import annotations
 
 import json
+import shutil
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,6 +22,7 @@ from tests.container.swarm_support import (
     PREFIX,
     SwarmStack,
     derive_image,
+    docker,
     make_test_ca,
     nox_image,
     swarm_node,
@@ -92,22 +96,41 @@ def test_rollout_and_automatic_rollback_lose_no_request(
     assert during_v3.ok > 100
     assert stack.api("{{.Spec.TaskTemplate.ContainerSpec.Image}}") == images["v2"]
 
+    assert release_labels(stack) == (images["v2"], images["v1"])  # the failed v3 left no mark
+
+    # a fresh machine: no history, no secret copies, nothing local but the repository
+    old_state = Path(stack.env["NOX_DEPLOY_STATE_DIR"])
+    shutil.rmtree(old_state)
+    fresh = old_state.parent / "fresh-machine"
+    stack.env["NOX_DEPLOY_STATE_DIR"] = str(fresh)
     with stack.load() as during_rollback:
         t0 = time.monotonic()
         back = stack.deploy_sh("rollback")
         took_back = time.monotonic() - t0
         time.sleep(2)
     assert back.returncode == 0, back.stderr
-    print(f"deploy.sh rollback v2 -> v1 under load: {took_back:.1f}s, {during_rollback.summary()}")
+    print(
+        f"deploy.sh rollback v2 -> v1 with no local state, under load: {took_back:.1f}s, "
+        f"{during_rollback.summary()}"
+    )
+    assert "record on the target" in back.stderr, back.stderr
     assert during_rollback.failures == []
+    assert during_rollback.ok > 100
     assert stack.api("{{.Spec.TaskTemplate.ContainerSpec.Image}}") == images["v1"]
+    assert release_labels(stack) == (images["v1"], images["v2"])
+    executor_images = docker(
+        "ps", "--filter", f"label=nox.executor-of={stack.name}", "--format", "{{.Image}}"
+    ).split()
+    assert executor_images == [images["v1"]]
 
-    history = Path(stack.env["NOX_DEPLOY_STATE_DIR"]) / "history.jsonl"
-    records = [json.loads(line) for line in history.read_text().splitlines()]
+    # the history file is a log: the fresh machine's holds only what it did
+    records = [json.loads(line) for line in (fresh / "history.jsonl").read_text().splitlines()]
     assert [(r["image"], r["status"], r["action"]) for r in records] == [
-        (images["v1"], "deployed", "deploy"),
-        (images["v2"], "deployed", "deploy"),
-        (images["v3"], "failed", "deploy"),
-        (images["v1"], "deployed", "rollback"),
+        (images["v1"], "deployed", "rollback")
     ]
-    assert all(r["digest"].startswith("sha256:") for r in records)
+    assert records[0]["digest"].startswith("sha256:")
+
+
+def release_labels(stack: SwarmStack) -> tuple[str, str]:
+    labels = json.loads(stack.api("{{json .Spec.Labels}}"))
+    return labels["nox.release.current"], labels["nox.release.previous"]

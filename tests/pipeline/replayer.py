@@ -136,6 +136,9 @@ class Replayer:
     host_ignore: Sequence[str] = ()  # patterns left out of a host directory (the upload)
     host_overlay: Mapping[str, str] = field(default_factory=dict)  # relative path -> text
     host_docker: bool = False
+    # The CA bundle the engine hands to every container (Dagger: an engine configured with a
+    # custom CA); a test adds its own CA to the host's here.
+    ca_bundle: Path = HOST_CA
     log: list[str] = field(default_factory=list)
     _memo: dict[Any, Any] = field(default_factory=dict)
     _started: list[str] = field(default_factory=list)
@@ -477,9 +480,9 @@ class Replayer:
         )
 
     def _ca_args(self) -> list[str]:
-        if not HOST_CA.is_file():
+        if not self.ca_bundle.is_file():
             return []
-        bundle = f"{HOST_CA}:{HOST_CA}:ro"
+        bundle = f"{self.ca_bundle}:{HOST_CA}:ro"
         return ["-v", bundle, *(a for v in CA_VARIABLES for a in ("-e", f"{v}={HOST_CA}"))]
 
     def _network_args(self, current: Ctr) -> list[str]:

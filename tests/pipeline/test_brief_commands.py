@@ -146,6 +146,37 @@ def test_publish_without_its_token_says_what_to_set(engine: FakeEngine, ran: lis
     assert ran == []
 
 
+SWARM_STAGING = """
+[environments.staging]
+target = "swarm"
+url = "https://127.0.0.1:8443"
+tag = "main"
+docker_host = "unix:///var/run/docker.sock"
+[environments.staging.settings]
+NOX_STACK = "nox-stage"
+NOX_EDGE_PORT = 8443
+"""
+
+
+def test_an_environments_settings_reach_deploy_and_rollback_as_variables(
+    engine: FakeEngine, ran: list[Any]
+) -> None:
+    sample = (ROOT / environments.CONFIG_PATH).read_text()
+    engine.files[environments.CONFIG_PATH] = sample.split("[environments.staging]")[0] + (
+        SWARM_STAGING
+    )
+    image = "registry.example/nox@sha256:" + "12" * 32
+    asyncio.run(ci().deploy(deploying.Env.staging, image=image))
+    asyncio.run(ci().rollback(deploying.Env.staging))
+    for ctr in ran:
+        variables = graph.env(ctr)
+        assert (variables["NOX_STACK"], variables["NOX_EDGE_PORT"]) == ("nox-stage", "8443")
+        assert variables["DOCKER_HOST"] == "unix:///var/run/docker.sock"
+    assert [script_args(ctr)[2:5] for ctr in ran] == [
+        ["deploy", "--target", "swarm"], ["rollback", "--target", "swarm"],
+    ]  # fmt: skip
+
+
 @pytest.mark.parametrize(
     ("text", "error"),
     [
@@ -156,6 +187,12 @@ def test_publish_without_its_token_says_what_to_set(engine: FakeEngine, ran: lis
         ('[registry]\naddress="r"\nimage="i"\nusername="u"\npassword="env://P"\ntags=["t"]\n'
          '[environments.prod]\ntarget="swarm"\nurl="u"\ntag="t"\ndocker_host="ssh://h"',
          "needs ssh_key, known_hosts"),
+        ('[registry]\naddress="r"\nimage="i"\nusername="u"\npassword="env://P"\ntags=["t"]\n'
+         '[environments.prod]\ntarget="swarm"\nurl="u"\ntag="t"\ndocker_host="unix:///d"\n'
+         '[environments.prod.settings]\nNOX_DB_PASSWORD="x"', "credentials are never settings"),
+        ('[registry]\naddress="r"\nimage="i"\nusername="u"\npassword="env://P"\ntags=["t"]\n'
+         '[environments.prod]\ntarget="swarm"\nurl="u"\ntag="t"\ndocker_host="unix:///d"\n'
+         '[environments.prod.settings]\nPATH="/x"', "a deploy.sh variable"),
     ],
 )  # fmt: skip
 def test_a_bad_configuration_is_refused_with_the_key_to_fix(text: str, error: str) -> None:

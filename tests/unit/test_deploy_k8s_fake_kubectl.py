@@ -26,6 +26,7 @@ import yaml
 from deploy.history import load
 from deploy.k8s import write_kustomization
 from tests.prereq import require_binary
+from tests.unit.test_deploy_preflight import ANSWERS, answers_env
 
 REPO = Path(__file__).resolve().parents[2]
 OLD = "registry.example.com/nox@sha256:" + "a" * 64
@@ -42,6 +43,9 @@ if args[:1] == ["-n"]:
     args = args[2:]
 with open(state_path + ".calls", "a") as log:
     log.write(json.dumps(args) + "\n")
+if "--raw" in args or args[:1] == ["kustomize"] or args[:2] == ["annotate", "--local"]:
+    # the preflight's questions: a cluster that passes it (recorded 1.33 answers)
+    os.execv(sys.executable, [sys.executable, os.environ["FAKE_KUBE_APISERVER"], *args])
 if args[:3] == ["get", "service", "api"]:
     if "annotations" in args[-1]:
         print(json.dumps(state["annotations"]), end="")
@@ -158,13 +162,15 @@ def preview_url(cluster: Cluster) -> Iterator[str]:
 
 
 def deploy_sh(
-    cluster: Cluster, url: str, state: Path, *args: str, preview: str = ""
+    cluster: Cluster, url: str, state: Path, *args: str, preview: str = "", kube: str = "v1.33"
 ) -> subprocess.CompletedProcess[str]:
     env = {
         **os.environ,
         "NOX_PREVIEW_URL": preview,
-        "PATH": f"{cluster.bin_dir}{os.pathsep}{os.environ['PATH']}",
         "FAKE_KUBECTL_STATE": str(cluster.state),
+        "PATH": f"{cluster.bin_dir}{os.pathsep}{os.environ['PATH']}",
+        **answers_env(cluster.bin_dir.parent, ANSWERS / kube),
+        "FAKE_KUBE_APISERVER": str(REPO / "tests" / "unit" / "fake_kube_apiserver.py"),
         "NOX_DEPLOY_STATE_DIR": str(state),
         "NOX_SMOKE_URL": url,
         "NOX_SMOKE_TIMEOUT_S": "2",
@@ -186,7 +192,8 @@ def test_release_goes_to_the_idle_slot_after_migrations_then_switches(
     # migrations first, the idle slot grown to the active one's size, its preview smoke-tested,
     # and only then the switch
     order = [
-        "delete job nox-migrate", "apply -k", "wait --for=condition=complete job/nox-migrate",
+        "get --raw /version", "create --raw", "delete job nox-migrate", "apply -k",
+        "wait --for=condition=complete job/nox-migrate",
         "scale deployment/api-green --replicas=4", "rollout status deployment/api-green",
         f"smoke preview {NEW}", "patch service api", f"smoke public {NEW}",
     ]  # fmt: skip
@@ -198,6 +205,23 @@ def test_release_goes_to_the_idle_slot_after_migrations_then_switches(
     assert cluster.now["annotations"] == {
         "nox.dev/current-image": NEW, "nox.dev/previous-image": OLD,
     }  # fmt: skip
+
+
+def test_a_cluster_that_fails_the_preflight_gets_nothing_applied(
+    cluster: Cluster, public_url: str, preview_url: str, tmp_path: Path
+) -> None:
+    done = deploy_sh(
+        cluster, public_url, tmp_path / "state", "deploy", "--image", NEW,
+        preview=preview_url, kube="v1.30",
+    )  # fmt: skip
+    assert done.returncode == 1
+    assert "preflight refused, nothing applied" in done.stderr
+    assert "UserNamespacesSupport" in done.stderr
+    changing = {"apply", "delete", "scale", "patch", "annotate"}
+    assert [c for c in cluster.calls() if c[0] in changing and "--local" not in c] == []
+    assert cluster.serving() == OLD
+    [entry] = load(tmp_path / "state", env="prod", target="k8s")
+    assert entry.status == "failed" and entry.detail.startswith("preflight:")
 
 
 def test_a_bad_preview_never_takes_traffic_and_every_component_goes_back(

@@ -21,9 +21,9 @@ from .toolbox import with_apt_packages
 
 SCRIPT: Final = "scripts/deploy.sh"
 WORKDIR: Final = "/src"
-# The script's record of what was deployed (rollback returns to the previous good entry).
-# Kept in a cache volume per environment: it survives as long as the engine does, so CI
-# needs a persistent engine for `rollback` (docs/pipeline.md).
+# The script's append-only log of what was deployed, in a cache volume per environment. It is
+# only a log: `rollback` reads the release record on the target itself (labels on the Swarm
+# api service, annotations on the Kubernetes api Service), so a fresh engine can roll back.
 STATE_DIR: Final = "/var/lib/nox-deploy"
 KUBECONFIG_PATH: Final = "/run/secrets/kubeconfig"
 SSH_KEY_PATH: Final = "/root/.ssh/id_deploy"
@@ -136,6 +136,13 @@ def with_history(ctr: dagger.Container, env: Env) -> dagger.Container:
     ).with_env_variable("NOX_DEPLOY_STATE_DIR", STATE_DIR)
 
 
+def with_settings(ctr: dagger.Container, settings: tuple[tuple[str, str], ...]) -> dagger.Container:
+    """The environment's non-secret deploy.sh variables (deploy/environments.toml)."""
+    for name, value in settings:
+        ctr = ctr.with_env_variable(name, value)
+    return ctr
+
+
 def run_script(ctr: dagger.Container, args: list[str], nonce: str) -> dagger.Container:
     """The nonce defeats the layer cache: a deploy must act every time it is asked to."""
     return ctr.with_env_variable("DEPLOY_NONCE", nonce).with_exec(
@@ -152,8 +159,9 @@ def deployer(
     nonce: str,
     credentials: Credentials = Credentials(),
     preview_url: str = "",
+    settings: tuple[tuple[str, str], ...] = (),
 ) -> dagger.Container:
-    ctr = with_credentials(ops_image(source), credentials)
+    ctr = with_settings(with_credentials(ops_image(source), credentials), settings)
     args = ["deploy", "--target", target.value, "--env", env.value,
             "--image", require_digest(image), "--smoke-url", smoke_url]  # fmt: skip
     args += ["--preview-url", preview_url] if preview_url else []
@@ -168,8 +176,9 @@ def rollback_container(
     nonce: str,
     credentials: Credentials = Credentials(),
     preview_url: str = "",
+    settings: tuple[tuple[str, str], ...] = (),
 ) -> dagger.Container:
-    ctr = with_credentials(ops_image(source), credentials)
+    ctr = with_settings(with_credentials(ops_image(source), credentials), settings)
     args = ["rollback", "--target", target.value, "--env", env.value, "--smoke-url", smoke_url]
     args += ["--preview-url", preview_url] if preview_url else []
     return run_script(with_history(ctr, env), args, nonce)

@@ -7,6 +7,7 @@ pure (tested offline); resolving a credential reference asks the engine for the 
 
 from __future__ import annotations
 
+import re
 import tomllib
 from dataclasses import dataclass
 from typing import Any, Final
@@ -14,6 +15,9 @@ from typing import Any, Final
 CONFIG_PATH: Final = "deploy/environments.toml"
 SECRET_SCHEMES: Final = ("env://", "file://")
 TARGETS: Final = ("swarm", "k8s")
+# [environments.X.settings]: non-secret variables of scripts/deploy.sh (NOX_STACK, NOX_EDGE_PORT,
+# NOX_EDGE_IMAGE, ...; the list is in deploy/__main__.py). Credentials never go here.
+SETTING_NAME: Final = re.compile(r"^(NOX|POSTGRES|REDIS)_[A-Z0-9_]+$")
 
 
 class ConfigError(ValueError):
@@ -40,6 +44,7 @@ class Environment:
     ssh_key: str = ""
     known_hosts: str = ""
     preview_url: str = ""  # k8s blue/green: Service/api-preview, smoke-tested before the switch
+    settings: tuple[tuple[str, str], ...] = ()  # deploy.sh's variables for this environment
 
     def credentials(self) -> dict[str, str]:
         """Each credential this environment's target needs, by its key in the file."""
@@ -113,11 +118,28 @@ def _environment(name: str, table: dict[str, Any]) -> Environment:
         ssh_key=_reference(table, "ssh_key", where, required=False),
         known_hosts=_reference(table, "known_hosts", where, required=False),
         preview_url=_text(table, "preview_url", where, required=False),
+        settings=_settings(table.get("settings", {}), f"{where}.settings"),
     )
     missing = [key for key, value in env.credentials().items() if not value]
     if missing:
         raise ConfigError(f"{CONFIG_PATH}: [{where}] needs {', '.join(missing)} for ssh://")
     return env
+
+
+def _settings(table: object, where: str) -> tuple[tuple[str, str], ...]:
+    if not isinstance(table, dict):
+        raise ConfigError(f"{CONFIG_PATH}: [{where}] must be a table")
+    settings = []
+    for name, value in table.items():
+        if not SETTING_NAME.match(name) or not isinstance(value, str | int):
+            raise ConfigError(
+                f"{CONFIG_PATH}: [{where}] {name}: a deploy.sh variable (NOX_..., POSTGRES_..., "
+                "REDIS_...) with a string or number value"
+            )
+        if any(word in name for word in ("PASSWORD", "TOKEN", "SECRET_KEY")):
+            raise ConfigError(f"{CONFIG_PATH}: [{where}] {name}: credentials are never settings")
+        settings.append((name, str(value)))
+    return tuple(settings)
 
 
 def parse(text: str) -> Config:

@@ -246,10 +246,10 @@ class NoxCi:
         """scripts/deploy.sh deploy: migrate, roll out, smoke test, roll back on failure."""
         given = Credentials(kubeconfig, docker_host, ssh_key, known_hosts)
         chosen, url, credentials, ref = await self._deployment(env, target, given, image=image)
-        preview = preview_url or (await self._environment(env)).preview_url
+        environment = await self._environment(env)
         ctr = deployer(
             deploy_source(self.source), chosen, env, ref, smoke_url or url, nonce(), credentials,
-            preview_url=preview,
+            preview_url=preview_url or environment.preview_url, settings=environment.settings,
         )  # fmt: skip
         await _require_success(ctr, f"deploy to {env.value}")
         return await ctr.stdout()
@@ -266,14 +266,14 @@ class NoxCi:
         known_hosts: dagger.Secret | None = None,
         preview_url: str = "",
     ) -> str:
-        """scripts/deploy.sh rollback: back to the digest recorded on the target (k8s: the
-        api Service's annotations) or, for Swarm, in the history."""
+        """scripts/deploy.sh rollback: back to the image recorded on the target itself (labels
+        of the Swarm api service, annotations of the Kubernetes api Service): no local state."""
         given = Credentials(kubeconfig, docker_host, ssh_key, known_hosts)
         chosen, url, credentials, _ = await self._deployment(env, target, given, image=None)
-        preview = preview_url or (await self._environment(env)).preview_url
+        environment = await self._environment(env)
         ctr = rollback_container(
             deploy_source(self.source), chosen, env, smoke_url or url, nonce(), credentials,
-            preview_url=preview,
+            preview_url=preview_url or environment.preview_url, settings=environment.settings,
         )  # fmt: skip
         await _require_success(ctr, f"rollback of {env.value}")
         return await ctr.stdout()
