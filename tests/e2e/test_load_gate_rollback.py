@@ -56,6 +56,13 @@ class FakeTarget:
     running: str = "good"
     restored: list[str] = field(default_factory=list)
     throttle: Throttle | None = None
+    record: tuple[str | None, str | None] = (None, None)
+
+    def release_record(self) -> tuple[str | None, str | None]:
+        return self.record
+
+    def record_release(self, current: str, previous: str | None) -> None:
+        self.record = (current, previous)
 
     def current_image(self) -> str | None:
         return self.running
