@@ -3,22 +3,17 @@
 from __future__ import annotations
 
 import asyncio
-import importlib
 import sys
 from pathlib import Path
 
 import click
 
+from app.audit import cli as audit_cli
+from app.auth import cli as auth_cli
+from app.backup import cli as backup_cli
+from app.client import cli as client_cli
+from app.sandbox import cli as sandbox_cli
 from app.settings import UnsafeSettingsError, check_production, check_workers, get_settings
-
-# Domain modules that add their own commands to ``nox``: each defines ``register(main)``.
-DOMAIN_CLIS = (
-    "app.auth.cli",
-    "app.audit.cli",
-    "app.sandbox.cli",
-    "app.backup.cli",
-    "app.client.cli",
-)
 
 
 @click.group()
@@ -117,12 +112,15 @@ def openapi(check: bool, output: str | None) -> None:
     click.echo(f"wrote {target}")
 
 
-def _register_domains() -> None:
-    for name in DOMAIN_CLIS:
-        importlib.import_module(name).register(main)
-
-
-_register_domains()
+# Each domain adds its own commands to ``nox`` (``register(main)``), listed here explicitly.
+for register in (
+    auth_cli.register,
+    audit_cli.register,
+    sandbox_cli.register,
+    backup_cli.register,
+    client_cli.register,
+):
+    register(main)
 
 if __name__ == "__main__":
     sys.exit(main())
