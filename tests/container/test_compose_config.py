@@ -113,7 +113,9 @@ def test_executor_is_sandboxed_but_not_privileged(full: dict[str, Any]) -> None:
     assert {"no-new-privileges:true", "systempaths=unconfined"} <= set(options)
     (seccomp,) = [o.split(":", 1)[1] for o in options if o.startswith("seccomp:")]
     profile = json.loads((REPO / seccomp).read_text())
-    allowed = {n for r in profile["syscalls"] if r["action"] == "SCMP_ACT_ALLOW" for n in r["names"]}
+    allowed = {
+        n for r in profile["syscalls"] if r["action"] == "SCMP_ACT_ALLOW" for n in r["names"]
+    }
     assert profile["defaultAction"] == "SCMP_ACT_ERRNO"
     assert {"keyctl", "bpf", "ptrace", "unshare"} & allowed == {"unshare"}
     assert "NOX_DATABASE_URL" not in executor["environment"]
