@@ -118,3 +118,8 @@ def secret_refs(container: Doc) -> set[tuple[str, str]]:
         if ref:
             refs.add((ref["name"], ref["key"]))
     return refs
+
+
+def namespace_of(docs: list[Doc], kind: str, name: str) -> str:
+    """The namespace an object was built into (the api's, or the executor's sandbox)."""
+    return str(find(docs, kind, name)["metadata"]["namespace"])
