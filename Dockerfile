@@ -80,7 +80,7 @@ RUN set -eux; \
     install -m 0755 "/tmp/pgclient/usr/lib/postgresql/${PG_MAJOR}/bin/pg_dump" \
         "/tmp/pgclient/usr/lib/postgresql/${PG_MAJOR}/bin/pg_restore" /usr/local/bin/; \
     rm -rf /tmp/pgclient /tmp/*.deb /var/lib/apt/lists/*; \
-    pg_dump --version | grep -q " ${PG_MAJOR}\."; \
+    version="$(pg_dump --version)"; echo "$version"; [ "${version#* "${PG_MAJOR}".}" != "$version" ]; \
     groupadd --system --gid 10001 nox; \
     useradd --system --uid 10001 --gid nox --home-dir /home/nox --create-home \
         --shell /usr/sbin/nologin nox; \

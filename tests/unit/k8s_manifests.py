@@ -120,6 +120,16 @@ def secret_refs(container: Doc) -> set[tuple[str, str]]:
     return refs
 
 
+def volume_secret_refs(pod_spec: Doc) -> set[tuple[str, str]]:
+    """(Secret name, key) pairs a pod mounts as files."""
+    return {
+        (volume["secret"]["secretName"], item["key"])
+        for volume in pod_spec.get("volumes", [])
+        if "secret" in volume
+        for item in volume["secret"]["items"]
+    }
+
+
 def namespace_of(docs: list[Doc], kind: str, name: str) -> str:
     """The namespace an object was built into (the api's, or the executor's sandbox)."""
     return str(find(docs, kind, name)["metadata"]["namespace"])

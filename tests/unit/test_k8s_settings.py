@@ -33,6 +33,7 @@ from tests.unit.k8s_manifests import (
     of_kind,
     pod_template,
     secret_refs,
+    volume_secret_refs,
     workloads,
 )
 
@@ -117,6 +118,7 @@ def test_every_secret_a_pod_reads_is_documented(overlay: str) -> None:
     used: set[tuple[str, str]] = set()
     docs = build(overlay)
     for _, spec in workloads(docs):
+        used |= volume_secret_refs(spec)
         for container in containers(spec):
             used |= secret_refs(container)
     gateway = yaml.safe_load_all((ROOT / "k8s" / "examples" / "gateway.yaml").read_text())
