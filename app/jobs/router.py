@@ -15,12 +15,13 @@ from fastapi import APIRouter, Header, Path, Request, Response
 from fastapi.responses import StreamingResponse
 from pydantic import Field
 
+from app.audit.service import AuditContext
 from app.auth.caller import Caller
 from app.auth.deps import CurrentUser
 from app.errors import NoxProblem
 from app.jobs.book import TERMINAL_EVENTS, JobBook
 from app.jobs.models import ID_PATTERN, JobRecord, JobStatus, RunJob
-from app.jobs.runner import JobRunner
+from app.jobs.runner import JobRunner, book_of
 from app.sandbox import sse
 from app.sandbox.interface import Language
 from app.sandbox.router import PythonRun, ShellRun
@@ -48,7 +49,7 @@ def runner(request: Request) -> JobRunner:
 
 
 async def _owned(request: Request, user: Caller, job_id: str) -> tuple[JobBook, JobRecord]:
-    book = JobRunner.book(request)
+    book = book_of(get_state(request))
     record = await book.load(job_id)
     if record is None or record.owner != user.id:
         raise NoxProblem(404, "Not Found", "no such run (finished runs are kept for a while)")
@@ -84,7 +85,7 @@ async def submit(
         timeout_s=body.timeout_s,
         **run,
     )
-    record = await runner(request).submit(request, prepared)
+    record = await runner(request).submit(get_state(request), AuditContext.of(request), prepared)
     response.headers["Location"] = f"{router.prefix}/{record.id}"
     return record.public()
 
@@ -112,7 +113,7 @@ async def delete_job(job_id: JobId, request: Request, user: CurrentUser) -> Resp
     if record.public().status.terminal:
         await book.remove(job_id)
         return Response(status_code=204)
-    if not await runner(request).cancel_here(job_id):
+    if not runner(request).cancel_here(job_id):
         await book.request_cancel(job_id, book.keep_s)  # its replica stops it within 0.1 s
     body = record.public().model_copy(update={"status": record.status})
     return Response(body.model_dump_json(), status_code=202, media_type="application/json")

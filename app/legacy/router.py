@@ -15,13 +15,14 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 from starlette.datastructures import UploadFile as StarletteUpload
 
+from app.audit.service import AuditContext
 from app.auth.deps import CurrentUser
 from app.errors import NoxProblem
 from app.files import service as files
 from app.sandbox.interface import Language, RunResult
 from app.sandbox.service import run_for_user
 from app.sandbox.workspace import PATH_PATTERN, PREFIX_PATTERN
-from app.state import SettingsDep
+from app.state import SettingsDep, get_state
 
 router = APIRouter(tags=["legacy"])
 
@@ -112,7 +113,13 @@ async def put(
 
 @router.post("/run_py")
 async def run_py(body: LegacyPython, request: Request, user: CurrentUser) -> JSONResponse:
-    result = await run_for_user(request, user=user, language=Language.python, source=body.code)
+    result = await run_for_user(
+        get_state(request),
+        AuditContext.of(request),
+        user=user,
+        language=Language.python,
+        source=body.code,
+    )
     return _legacy_result(result)
 
 
@@ -121,7 +128,13 @@ async def run_sh(body: LegacyShell, request: Request, user: CurrentUser) -> JSON
     script = body.cmd if isinstance(body.cmd, str) else shlex.join(body.cmd)
     if not script.strip():
         raise NoxProblem(400, "Bad Request", "cmd is empty")
-    result = await run_for_user(request, user=user, language=Language.shell, source=script)
+    result = await run_for_user(
+        get_state(request),
+        AuditContext.of(request),
+        user=user,
+        language=Language.shell,
+        source=script,
+    )
     return _legacy_result(result)
 
 

@@ -15,6 +15,7 @@ from fastapi import APIRouter, Request, Response
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, Field, field_validator
 
+from app.audit.service import AuditContext
 from app.auth.caller import Caller
 from app.auth.deps import CurrentUser
 from app.errors import NoxProblem, problem_of
@@ -22,6 +23,7 @@ from app.sandbox import sse
 from app.sandbox.interface import Language, RunObserver, RunPublic, RunResult
 from app.sandbox.service import run_for_user
 from app.sandbox.streaming import Finished, Heartbeat, RunRelay
+from app.state import get_state
 
 router = APIRouter(prefix="/api/v7/run", tags=["run"])
 
@@ -66,7 +68,8 @@ async def _answer(
 ) -> RunPublic | Response:
     async def run(observer: RunObserver | None) -> RunResult:
         return await run_for_user(
-            request,
+            get_state(request),
+            AuditContext.of(request),
             user=user,
             language=language,
             source=source,

@@ -1,6 +1,8 @@
 """Running code for a user: size cap, quotas, the executor, metrics and audit, in one place.
 
-Both the v7 routes and the legacy ones call ``run_for_user``; neither talks to the executor.
+The v7 routes, the legacy ones and asynchronous jobs all come here; none talks to the
+executor. Services take the app state and an audit context, never the request: a job runs on
+after its request has been answered.
 """
 
 from __future__ import annotations
@@ -9,9 +11,7 @@ import asyncio
 import time
 from dataclasses import dataclass
 
-from fastapi import Request
-
-from app.audit.service import record
+from app.audit.service import AuditContext, record_in
 from app.auth.caller import Caller
 from app.errors import NoxProblem
 from app.observability.metrics import RUN_DURATION, RUNS, RUNS_IN_PROGRESS
@@ -27,7 +27,7 @@ from app.sandbox.interface import (
 )
 from app.sandbox.limits import default_limits, lowered
 from app.settings import Settings
-from app.state import get_state
+from app.state import AppState
 
 UNAVAILABLE_TYPE = "https://nox.dev/problems/executor-unavailable"
 BUSY_TYPE = "https://nox.dev/problems/sandboxes-busy"
@@ -98,7 +98,8 @@ def prepare_run(
 
 
 async def run_for_user(
-    request: Request,
+    state: AppState,
+    audit: AuditContext,
     *,
     user: Caller,
     language: Language,
@@ -108,7 +109,6 @@ async def run_for_user(
     timeout_s: float | None = None,
     observer: RunObserver | None = None,
 ) -> RunResult:
-    state = get_state(request)
     prepared = prepare_run(
         state.settings,
         user=user,
@@ -120,24 +120,28 @@ async def run_for_user(
     )
     try:
         async with run_slot(store=state.store, settings=state.settings, user=user):
-            result = await run_in_slot(request, prepared, observer)
+            result = await run_in_slot(state, audit, prepared, observer)
     except asyncio.CancelledError:  # a streaming client left: its sandbox was killed
-        await asyncio.shield(cancelled(request, prepared))
+        await asyncio.shield(cancelled(state, audit, prepared))
         raise
-    await account(request, prepared, result)
+    await account(state, audit, prepared, result)
     return result
 
 
-async def cancelled(request: Request, prepared: PreparedRun) -> None:
+async def cancelled(state: AppState, audit: AuditContext, prepared: PreparedRun) -> None:
     RUNS.labels(language=prepared.request.language.value, status="cancelled").inc()
-    await record(request, action=prepared.action, outcome="cancelled", actor_id=prepared.user.id)
+    await record_in(
+        state, audit, action=prepared.action, outcome="cancelled", actor_id=prepared.user.id
+    )
 
 
 async def run_in_slot(
-    request: Request, prepared: PreparedRun, observer: RunObserver | None = None
+    state: AppState,
+    audit: AuditContext,
+    prepared: PreparedRun,
+    observer: RunObserver | None = None,
 ) -> RunResult:
     """Run while the caller holds one of the user's run slots (``run_slot``)."""
-    state = get_state(request)
     user, run = prepared.user, prepared.request
     language = run.language.value
     try:
@@ -150,23 +154,33 @@ async def run_in_slot(
             result = await state.executor.run(run, observer)
     except ExecutorUnavailable as exc:
         RUNS.labels(language=language, status=_outcome(exc)).inc()
-        await record(request, action=prepared.action, outcome=_outcome(exc), actor_id=user.id)
+        await record_in(
+            state, audit, action=prepared.action, outcome=_outcome(exc), actor_id=user.id
+        )
         raise executor_unavailable(exc) from exc
     RUN_DURATION.labels(language=language).observe(time.monotonic() - started)
     return result
 
 
-async def account(request: Request, prepared: PreparedRun, result: RunResult) -> None:
+async def account(
+    state: AppState, audit: AuditContext, prepared: PreparedRun, result: RunResult
+) -> None:
     """Metrics, the user's CPU quota and the audit event of a finished run."""
-    state, user = get_state(request), prepared.user
+    user = prepared.user
     RUNS.labels(language=prepared.request.language.value, status=result.status.value).inc()
     await charge_cpu(store=state.store, settings=state.settings, user=user, seconds=result.cpu_s)
-    await record(
-        request,
+    await record_in(
+        state,
+        audit,
         action=prepared.action,
         outcome=result.status.value,
         actor_id=user.id,
         duration_ms=result.duration_ms,
-        detail={"exit_code": result.exit_code, "signal": result.signal, "cpu_s": result.cpu_s,
-                "truncated": result.truncated, "code_bytes": prepared.code_bytes},
-    )  # fmt: skip
+        detail={
+            "exit_code": result.exit_code,
+            "signal": result.signal,
+            "cpu_s": result.cpu_s,
+            "truncated": result.truncated,
+            "code_bytes": prepared.code_bytes,
+        },
+    )
