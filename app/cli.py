@@ -12,7 +12,13 @@ import click
 from app.settings import UnsafeSettingsError, check_production, check_workers, get_settings
 
 # Domain modules that add their own commands to ``nox``: each defines ``register(main)``.
-DOMAIN_CLIS = ("app.auth.cli", "app.audit.cli", "app.sandbox.cli", "app.backup.cli")
+DOMAIN_CLIS = (
+    "app.auth.cli",
+    "app.audit.cli",
+    "app.sandbox.cli",
+    "app.backup.cli",
+    "app.client.cli",
+)
 
 
 @click.group()
@@ -37,7 +43,7 @@ def serve(host: str | None, port: int | None, reload: bool) -> None:
         check_workers(settings)
     except UnsafeSettingsError as exc:
         raise click.ClickException(str(exc)) from exc
-    configure_logging(settings.log_level)
+    configure_logging(settings.log_level, settings.log_format)
     from app.migrate import ensure_embedded_schema
 
     asyncio.run(ensure_embedded_schema(settings))

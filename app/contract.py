@@ -82,8 +82,12 @@ def _family(path: str, method: str) -> tuple[int, ...]:
     """Errors a route gives beyond those of authentication and its parameters."""
     if path == "/run_sh":
         return (400, 413, 429, 503)  # empty cmd, source size, run quotas, executor
-    if path.startswith(("/api/v7/run/", "/run_py")):
+    if path.startswith(("/api/v7/run/", "/run_py")) or path == "/api/v7/runs":
         return (413, 429, 503)
+    if path.startswith("/api/v7/runs/"):
+        return (404,)
+    if path == "/put":  # a hand-declared multipart body: 400 when it does not parse
+        return (400, 404, 413, 422, 429, 503)
     if path.startswith("/api/v7/files") or path in ("/put", "/list", "/cat", "/delete"):
         writes = method in ("PUT", "POST")
         return (404, 413, 422, 429, 503) if writes else (404, 422, 503)

@@ -42,6 +42,30 @@ class NoxProblem(Exception):
         self.extra = extra or {}
 
 
+def problem_document(
+    status: int,
+    detail: str,
+    *,
+    title: str | None = None,
+    type_: str = "about:blank",
+    extra: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    return {
+        "type": type_,
+        "title": title or HTTPStatus(status).phrase,
+        "status": status,
+        "detail": detail,
+        **(extra or {}),
+    }
+
+
+def problem_of(exc: NoxProblem) -> dict[str, Any]:
+    """The document of a problem raised where no response can carry it (an event stream)."""
+    return problem_document(
+        exc.status, exc.detail, title=exc.title, type_=exc.type, extra=exc.extra
+    )
+
+
 def problem_response(
     status: int,
     detail: str,
@@ -51,13 +75,7 @@ def problem_response(
     headers: dict[str, str] | None = None,
     extra: dict[str, Any] | None = None,
 ) -> JSONResponse:
-    body: dict[str, Any] = {
-        "type": type_,
-        "title": title or HTTPStatus(status).phrase,
-        "status": status,
-        "detail": detail,
-        **(extra or {}),
-    }
+    body = problem_document(status, detail, title=title, type_=type_, extra=extra)
     return JSONResponse(body, status_code=status, headers=headers, media_type=PROBLEM_JSON)
 
 

@@ -12,6 +12,7 @@ from app.auth.cache import AuthCache
 from app.contract import install_contract
 from app.db import make_engine, make_sessionmaker
 from app.errors import install_problem_handlers
+from app.jobs.runner import JobRunner
 from app.observability.metrics import BUILD_INFO
 from app.observability.middleware import ObservabilityMiddleware
 from app.request_limits import RequestLimits
@@ -40,10 +41,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             auth_cache=AuthCache(settings.auth_cache_ttl_s),
         )
         app.state.nox = state
+        app.state.jobs = JobRunner()
         BUILD_INFO.labels(version=__version__, environment=settings.env.value).set(1)
         try:
             yield
         finally:
+            await app.state.jobs.aclose()  # interrupts the asynchronous runs still going here
             await state.executor.aclose()
             await state.store.aclose()
             await engine.dispose()

@@ -8,6 +8,7 @@ from app.audit.router import router as audit_router
 from app.auth.oauth.routes import router as oauth_router
 from app.auth.router import router as auth_router
 from app.files.router import router as files_router
+from app.jobs.router import router as jobs_router
 from app.legacy.router import router as legacy_router
 from app.observability.router import router as observability_router
 from app.sandbox.router import router as run_router
@@ -20,6 +21,7 @@ ROUTERS: list[APIRouter] = [
     users_router,
     audit_router,
     run_router,
+    jobs_router,
     files_router,
     legacy_router,
 ]

@@ -61,6 +61,12 @@ class SandboxLimits(BaseModel):
     upload_bytes: int = 16 * 1024 * 1024
 
 
+class LogFormat(StrEnum):
+    auto = "auto"
+    json = "json"
+    human = "human"
+
+
 class CgroupMode(StrEnum):
     auto = "auto"
     v1 = "v1"
@@ -124,6 +130,8 @@ class Settings(BaseSettings):
     forwarded_allow_ips: str = "127.0.0.1"
     data_dir: Path = Path(".nox-data")
     log_level: str = "INFO"
+    # auto: human-readable lines when stderr is a terminal, JSON lines otherwise.
+    log_format: LogFormat = LogFormat.auto
     # Request limits applied before the application reads anything (app/request_limits.py).
     request_body_bytes: int = 64 * 1024  # bodies of routes that are not runs or uploads
     request_max_headers: int = 100
@@ -157,6 +165,8 @@ class Settings(BaseSettings):
     sandbox_queue_max: int = Field(default=64, ge=0)
     sandbox_queue_wait_s: float = Field(default=10.0, gt=0)
     quotas: QuotaLimits = QuotaLimits()
+    # Asynchronous runs (app/jobs): how long a run's record, output and result are kept.
+    run_results_keep_s: int = Field(default=3600, ge=60, le=7 * 24 * 3600)
 
     dev_login: bool | None = None
     admin_emails: Annotated[list[str], NoDecode] = Field(default_factory=list)

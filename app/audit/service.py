@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from typing import Any
 
 from fastapi import Request
@@ -13,7 +14,7 @@ from app.audit.chain import GENESIS, event_hash
 from app.audit.models import AuditEvent, AuditHead
 from app.db import utcnow
 from app.observability.context import request_id_var
-from app.state import get_state
+from app.state import AppState, get_state
 
 log = logging.getLogger(__name__)
 
@@ -62,6 +63,43 @@ async def record_event(
         await _append(session, event)
 
 
+@dataclass(frozen=True)
+class AuditContext:
+    """Who asked, for the audit events of work that may outlive its request."""
+
+    request_id: str
+    client_addr: str
+
+    @classmethod
+    def of(cls, request: Request) -> AuditContext:
+        return cls(request_id_var.get(), request.client.host if request.client else "")
+
+
+async def record_in(
+    state: AppState,
+    context: AuditContext,
+    *,
+    action: str,
+    outcome: str,
+    actor_id: int | None,
+    target: str = "",
+    duration_ms: float | None = None,
+    detail: dict[str, Any] | None = None,
+) -> None:
+    async with state.audit_lock:  # one writer per process keeps SQLite from lock upgrades
+        await record_event(
+            state.sessionmaker,
+            action=action,
+            outcome=outcome,
+            actor_id=actor_id,
+            target=target,
+            duration_ms=duration_ms,
+            detail=detail,
+            request_id=context.request_id,
+            client_addr=context.client_addr,
+        )
+
+
 async def record(
     request: Request,
     *,
@@ -72,16 +110,14 @@ async def record(
     duration_ms: float | None = None,
     detail: dict[str, Any] | None = None,
 ) -> None:
-    state = get_state(request)
-    async with state.audit_lock:  # one writer per process keeps SQLite from lock upgrades
-        await record_event(
-            state.sessionmaker,
-            action=action,
-            outcome=outcome,
-            actor_id=actor_id,
-            target=target,
-            duration_ms=duration_ms,
-            detail=detail,
-            request_id=request_id_var.get(),
-            client_addr=request.client.host if request.client else "",
-        )
+    """``record_in`` for the request being answered."""
+    await record_in(
+        get_state(request),
+        AuditContext.of(request),
+        action=action,
+        outcome=outcome,
+        actor_id=actor_id,
+        target=target,
+        duration_ms=duration_ms,
+        detail=detail,
+    )

@@ -10,17 +10,19 @@ from __future__ import annotations
 import shlex
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Form, Query, Request, UploadFile
+from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
+from starlette.datastructures import UploadFile as StarletteUpload
 
+from app.audit.service import AuditContext
 from app.auth.deps import CurrentUser
 from app.errors import NoxProblem
 from app.files import service as files
 from app.sandbox.interface import Language, RunResult
 from app.sandbox.service import run_for_user
 from app.sandbox.workspace import PATH_PATTERN, PREFIX_PATTERN
-from app.state import SettingsDep
+from app.state import SettingsDep, get_state
 
 router = APIRouter(tags=["legacy"])
 
@@ -46,31 +48,78 @@ async def health() -> dict[str, str]:
     return {"status": "ok"}
 
 
-@router.post("/put")
+# Declared by hand: a part may come with or without a filename (a text part is the file's
+# content too), and FastAPI's generated schema would call a text part invalid.
+PUT_BODY: dict[str, Any] = {
+    "required": True,
+    "content": {
+        "multipart/form-data": {
+            "schema": {
+                "type": "object",
+                "properties": {
+                    "f": {"type": "string", "format": "binary", "description": "the file"},
+                    "file": {
+                        "type": "string",
+                        "format": "binary",
+                        "description": "the file (the shape the earlier Nox's tests sent)",
+                    },
+                    "path": {
+                        "type": "string",
+                        "pattern": f"^$|{PATH_PATTERN}",
+                        "description": "where to store it; ?path= or the part's filename also work",
+                    },
+                },
+                "additionalProperties": False,
+                "anyOf": [{"required": ["f"]}, {"required": ["file"]}],
+            }
+        }
+    },
+}
+
+
+@router.post("/put", openapi_extra={"requestBody": PUT_BODY})
 async def put(
     request: Request,
     user: CurrentUser,
     settings: SettingsDep,
-    path: str = "",
-    f: UploadFile | None = None,
-    file: UploadFile | None = None,  # the earlier Nox's tests sent this shape,
-    form_path: Annotated[str, Form(alias="path")] = "",  # with the path as a form field
+    path: Annotated[
+        str,
+        Query(
+            description="where to store the file (or the form's path, or the filename)",
+            json_schema_extra={"pattern": f"^$|{PATH_PATTERN}"},
+        ),
+    ] = "",
 ) -> dict[str, str]:
-    upload = f or file
-    if upload is None:
-        raise NoxProblem(422, "Unprocessable Content", "send the file as multipart field 'f'")
     limit = settings.sandbox.upload_bytes
-    data = await upload.read(limit + 1)
+    async with request.form(max_files=8, max_fields=8, max_part_size=limit + 1) as form:
+        unknown = sorted(set(form.keys()) - {"f", "file", "path"})
+        if unknown:
+            raise NoxProblem(422, "Unprocessable Content", f"unknown form fields {unknown}")
+        upload = form.get("f") or form.get("file")
+        if upload is None or upload == "":
+            raise NoxProblem(422, "Unprocessable Content", "send the file as multipart field 'f'")
+        if isinstance(upload, StarletteUpload):
+            data = await upload.read(limit + 1)
+            filename = upload.filename or ""
+        else:
+            data, filename = upload.encode(), ""
+        form_path = form.get("path")
     if len(data) > limit:
         raise NoxProblem(413, "Content Too Large", f"upload is over {limit} bytes")
-    target = path or form_path or upload.filename or ""
+    target = path or (form_path if isinstance(form_path, str) else "") or filename
     info = await files.put_file(request, user=user, path=target, data=data)
     return {"message": f"Uploaded {info.size} bytes to {info.path}"}
 
 
 @router.post("/run_py")
 async def run_py(body: LegacyPython, request: Request, user: CurrentUser) -> JSONResponse:
-    result = await run_for_user(request, user=user, language=Language.python, source=body.code)
+    result = await run_for_user(
+        get_state(request),
+        AuditContext.of(request),
+        user=user,
+        language=Language.python,
+        source=body.code,
+    )
     return _legacy_result(result)
 
 
@@ -79,7 +128,13 @@ async def run_sh(body: LegacyShell, request: Request, user: CurrentUser) -> JSON
     script = body.cmd if isinstance(body.cmd, str) else shlex.join(body.cmd)
     if not script.strip():
         raise NoxProblem(400, "Bad Request", "cmd is empty")
-    result = await run_for_user(request, user=user, language=Language.shell, source=script)
+    result = await run_for_user(
+        get_state(request),
+        AuditContext.of(request),
+        user=user,
+        language=Language.shell,
+        source=script,
+    )
     return _legacy_result(result)
 
 

@@ -29,7 +29,7 @@ from app.sandbox.interface import (
     RunRequest,
     RunResult,
 )
-from app.sandbox.local import SANDBOX_PATH, LocalExecutor, sandbox_owner, source_name
+from app.sandbox.local import LocalExecutor, program_env, sandbox_owner, source_name
 from app.sandbox.runner import PRLIMIT, SETPRIV, Launch, as_owner, prlimit_argv
 from app.sandbox.seccomp import UnsupportedArchitecture, deny_filter
 
@@ -82,9 +82,7 @@ def bwrap_argv(
     args += ["--bind", str(workspace), "/workspace", "--chdir", "/workspace"]
     # Nothing outside /workspace, /tmp and /dev/shm stays writable.
     args += ["--remount-ro", "/dev", "--remount-ro", "/"]
-    env = {"PATH": SANDBOX_PATH, "HOME": "/workspace", "LANG": "C.UTF-8", "TMPDIR": SANDBOX_TMP}
-    if request.language is Language.python:
-        env["PYTHONPATH"] = "/workspace"
+    env = program_env(request.language, "/workspace") | {"TMPDIR": SANDBOX_TMP}
     args.append("--clearenv")
     for name, value in env.items():
         args += ["--setenv", name, value]

@@ -18,11 +18,13 @@ def executor(host: str | None, port: int | None) -> None:
     """Run the sandbox executor service (no database, no Redis; owns the workspaces)."""
     import uvicorn
 
+    from app.observability.logging import configure_logging
     from app.sandbox.factory import build_executor
     from app.sandbox.local import LocalExecutor
     from app.sandbox.server import create_executor_app, executor_problems
 
     settings = get_settings()
+    configure_logging(settings.log_level, settings.log_format)
     problems = executor_problems(settings)
     if problems:
         raise click.ClickException("refusing to start the executor:\n- " + "\n- ".join(problems))

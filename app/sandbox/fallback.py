@@ -15,7 +15,7 @@ from pathlib import Path
 
 from app.sandbox.bwrap import PYTHON
 from app.sandbox.interface import ExecutorHealth, Language, RunRequest
-from app.sandbox.local import SANDBOX_PATH, LocalExecutor
+from app.sandbox.local import LocalExecutor, program_env
 from app.sandbox.runner import Launch, prlimit_argv
 from app.settings import Settings
 
@@ -40,9 +40,7 @@ class FallbackExecutor(LocalExecutor):
             program = [python, source, *request.args]
         else:
             program = ["/bin/sh", source]
-        env = {"PATH": SANDBOX_PATH, "HOME": str(workspace), "LANG": "C.UTF-8"}
-        if request.language is Language.python:
-            env["PYTHONPATH"] = str(workspace)
+        env = program_env(request.language, str(workspace))
         return Launch(
             argv=prlimit_argv(request.limits, address_space=not self.memory_by_cgroup) + program,
             env=env,

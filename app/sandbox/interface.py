@@ -82,6 +82,9 @@ class RunResult(RunPublic):
 
     cpu_s: float = 0.0
 
+    def public(self) -> RunPublic:
+        return RunPublic.model_validate(self.model_dump(exclude={"cpu_s"}))
+
 
 class FileInfo(BaseModel):
     path: str
@@ -115,8 +118,21 @@ class WorkspaceError(ValueError):
         super().__init__(detail)
 
 
+OutputStream = Literal["stdout", "stderr"]
+
+
+class RunObserver(Protocol):
+    """Told what a run does while it runs: for streamed and asynchronous runs."""
+
+    def started(self) -> None:
+        """The run left the queue and its sandbox is starting."""
+
+    def output(self, stream: OutputStream, text: str) -> None:
+        """Output as the program produced it (only what fits the run's output cap)."""
+
+
 class Executor(Protocol):
-    async def run(self, request: RunRequest) -> RunResult: ...
+    async def run(self, request: RunRequest, observer: RunObserver | None = None) -> RunResult: ...
 
     async def health(self) -> ExecutorHealth: ...
 

@@ -24,6 +24,8 @@ from app.sandbox.interface import (
     ExecutorUnavailable,
     FileInfo,
     Language,
+    OutputStream,
+    RunObserver,
     RunRequest,
     RunResult,
     RunStatus,
@@ -61,6 +63,15 @@ def untraversable(path: Path, uid: int) -> Path | None:
     return None
 
 
+def program_env(language: Language, home: str) -> dict[str, str]:
+    """The sandboxed program's whole environment (nothing of the server's). Python writes
+    unbuffered, so a streamed run shows each line when it is printed, not at exit."""
+    env = {"PATH": SANDBOX_PATH, "HOME": home, "LANG": "C.UTF-8"}
+    if language is Language.python:
+        env |= {"PYTHONPATH": home, "PYTHONUNBUFFERED": "1"}
+    return env
+
+
 def source_name(language: Language) -> str:
     return "main.py" if language is Language.python else "main.sh"
 
@@ -94,6 +105,37 @@ def isolation_problems(settings: Settings, cgroup_problem: str, filter_problem: 
     if filter_problem:
         problems.append(filter_problem)
     return problems
+
+
+LAUNCHER_PREFIXES = ("bwrap: ", "nox-cgroup: ")
+
+
+class _LauncherGuard:
+    """Holds back a run's first stderr chunk while it may be the launcher's own setup error
+    (``check_setup`` then answers 503): such text must never reach a streaming client as
+    if the program had written it. Anything else that happens releases it."""
+
+    def __init__(self, observer: RunObserver) -> None:
+        self.observer = observer
+        self.held: str | None = None
+        self.passed = False
+
+    def started(self) -> None:
+        self.observer.started()
+
+    def output(self, stream: OutputStream, text: str) -> None:
+        first = not self.passed and self.held is None
+        if first and stream == "stderr" and text.startswith(LAUNCHER_PREFIXES):
+            self.held = text
+            return
+        self.release()
+        self.observer.output(stream, text)
+
+    def release(self) -> None:
+        self.passed = True
+        if self.held is not None:
+            held, self.held = self.held, None
+            self.observer.output("stderr", held)
 
 
 class LocalExecutor(ABC):
@@ -158,14 +200,21 @@ class LocalExecutor(ABC):
     def build(self, request: RunRequest, workspace: Path, source_fd: int) -> Launch:
         """The command running ``request`` with its source readable from ``source_fd``."""
 
-    async def run(self, request: RunRequest) -> RunResult:
+    async def run(self, request: RunRequest, observer: RunObserver | None = None) -> RunResult:
         """Waits for a sandbox slot (admission), then runs; the wall clock starts at launch."""
         nice = HEAVY_NICE if self.admission.heavy(request.workspace) else 0
         async with self.admission.slot(request.workspace) as waited_s:
-            result = await self._run(request, nice)
+            guard = _LauncherGuard(observer) if observer is not None else None
+            if guard is not None:
+                guard.started()
+            result = await self._run(request, nice, guard)
+            if guard is not None:  # the launcher did not fail: what it held is the program's
+                guard.release()
         return result.model_copy(update={"queue_ms": round(waited_s * 1000, 3)})
 
-    async def _run(self, request: RunRequest, nice: int = 0) -> RunResult:
+    async def _run(
+        self, request: RunRequest, nice: int = 0, observer: RunObserver | None = None
+    ) -> RunResult:
         request = request.model_copy(update={"limits": clamp(request.limits, self.ceiling)})
         workspace = await asyncio.to_thread(self.workspaces.ensure, request.workspace)
         source_fd = os.memfd_create("nox-source", os.MFD_CLOEXEC)
@@ -177,7 +226,9 @@ class LocalExecutor(ABC):
             launch.nice = nice
             launch.group = self._group(request)
             try:
-                result = await run_launch(launch, limits=request.limits, stdin=request.stdin)
+                result = await run_launch(
+                    launch, limits=request.limits, stdin=request.stdin, observer=observer
+                )
             except OSError as exc:  # the launcher itself is missing or cannot start
                 raise ExecutorUnavailable(f"cannot start the sandbox: {exc}") from exc
             finally:

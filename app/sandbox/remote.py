@@ -6,6 +6,7 @@ a refused file operation comes back as the same ``WorkspaceError`` the local bac
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import httpx
@@ -15,6 +16,7 @@ from app.sandbox.interface import (
     ExecutorHealth,
     ExecutorUnavailable,
     FileInfo,
+    RunObserver,
     RunRequest,
     RunResult,
     WorkspaceError,
@@ -53,6 +55,9 @@ class RemoteExecutor:
             response = await self._client.request(method, url, **kwargs)
         except httpx.HTTPError as exc:
             raise ExecutorUnavailable(f"executor unreachable: {type(exc).__name__}") from exc
+        return self._checked(response)
+
+    def _checked(self, response: httpx.Response) -> httpx.Response:
         if response.status_code == 422 and response.headers.get("x-nox-workspace-error"):
             body = response.json()
             raise WorkspaceError(body["kind"], body["detail"])
@@ -69,10 +74,40 @@ class RemoteExecutor:
             raise ExecutorUnavailable(f"executor answered {response.status_code}")
         return response
 
-    async def run(self, request: RunRequest) -> RunResult:
+    async def run(self, request: RunRequest, observer: RunObserver | None = None) -> RunResult:
         timeout = self.queue_wait_s + request.limits.wall_s + RUN_MARGIN_S
+        if observer is not None:
+            return await self._run_streamed(request, observer, timeout)
         response = await self._call("POST", "/v1/run", json=request.model_dump(), timeout=timeout)
         return RunResult.model_validate(response.json())
+
+    async def _run_streamed(
+        self, request: RunRequest, observer: RunObserver, wait_s: float
+    ) -> RunResult:
+        """``/v1/run/stream``: NDJSON events; leaving early (cancelled) closes the connection,
+        and the executor stops the run at its next write."""
+        body = request.model_dump()
+        try:
+            async with self._client.stream(
+                "POST", "/v1/run/stream", json=body, timeout=wait_s
+            ) as response:
+                if response.status_code != 200:
+                    await response.aread()
+                    self._checked(response)
+                async for line in response.aiter_lines():
+                    message = json.loads(line)
+                    event = message["event"]
+                    if event == "started":
+                        observer.started()
+                    elif event == "output":
+                        observer.output(message["stream"], message["text"])
+                    elif event == "result":
+                        return RunResult.model_validate(message["result"])
+                    elif event == "error":
+                        raise ExecutorUnavailable(f"executor failed the run: {message['detail']}")
+        except httpx.HTTPError as exc:
+            raise ExecutorUnavailable(f"executor unreachable: {type(exc).__name__}") from exc
+        raise ExecutorUnavailable("executor ended the run's stream without a result")
 
     async def health(self) -> ExecutorHealth:
         try:

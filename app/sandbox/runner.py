@@ -11,6 +11,7 @@ program, and the uid switch is done by ``subprocess`` itself in C.
 from __future__ import annotations
 
 import asyncio
+import codecs
 import contextlib
 import math
 import os
@@ -21,7 +22,7 @@ from dataclasses import dataclass, field
 
 from app.sandbox.cgroups import RunGroup
 from app.sandbox.disk import DiskWatch
-from app.sandbox.interface import RunLimits, RunResult, RunStatus
+from app.sandbox.interface import OutputStream, RunLimits, RunObserver, RunResult, RunStatus
 
 PRLIMIT = "/usr/bin/prlimit"
 SETPRIV = "/usr/bin/setpriv"
@@ -126,19 +127,27 @@ class Measured:
 
 @dataclass
 class _Stream:
+    name: OutputStream
     cap: int
     data: bytearray = field(default_factory=bytearray)
     overflow: bool = False
     eof: asyncio.Event = field(default_factory=asyncio.Event)
+    # Chunks may end inside a UTF-8 sequence: an observer gets whole characters only.
+    decoder: codecs.IncrementalDecoder = field(
+        default_factory=lambda: codecs.getincrementaldecoder("utf-8")(errors="replace")
+    )
 
 
 class _Run:
-    def __init__(self, launch: Launch, limits: RunLimits, stdin: bytes) -> None:
+    def __init__(
+        self, launch: Launch, limits: RunLimits, stdin: bytes, observer: RunObserver | None
+    ) -> None:
         self.launch = launch
         self.limits = limits
         self.stdin = stdin
-        self.out = _Stream(limits.output_bytes)
-        self.err = _Stream(limits.output_bytes)
+        self.observer = observer
+        self.out = _Stream("stdout", limits.output_bytes)
+        self.err = _Stream("stderr", limits.output_bytes)
         self.wall_expired = False
         self.cpu_expired = False
         self.disk_expired = False
@@ -190,13 +199,23 @@ class _Run:
             return
         if not chunk:
             asyncio.get_running_loop().remove_reader(fd)
+            self._observe(stream, b"", final=True)
             stream.eof.set()
             return
         room = stream.cap - len(stream.data)
-        stream.data += chunk[: max(room, 0)]
+        accepted = chunk[: max(room, 0)]
+        stream.data += accepted
+        self._observe(stream, accepted, final=len(chunk) > room)
         if len(chunk) > room and not stream.overflow:
             stream.overflow = True
             self.stopping = asyncio.ensure_future(self._stop(proc, self.exited))
+
+    def _observe(self, stream: _Stream, data: bytes, *, final: bool) -> None:
+        if self.observer is None or (stream.overflow and not data):
+            return
+        text = stream.decoder.decode(data, final=final)
+        if text:
+            self.observer.output(stream.name, text)
 
     def _disk_full(self, proc: subprocess.Popen[bytes]) -> None:
         """The workspace passed its quota: freeze and stop everything at once."""
@@ -335,5 +354,7 @@ class _Run:
         )
 
 
-async def run_launch(launch: Launch, *, limits: RunLimits, stdin: str = "") -> RunResult:
-    return await _Run(launch, limits, stdin.encode()).execute()
+async def run_launch(
+    launch: Launch, *, limits: RunLimits, stdin: str = "", observer: RunObserver | None = None
+) -> RunResult:
+    return await _Run(launch, limits, stdin.encode(), observer).execute()

@@ -7,12 +7,15 @@ internal network with a shared secret (compared in constant time). ``/healthz`` 
 
 from __future__ import annotations
 
+import contextlib
 import hmac
+import json
 import time
+from collections.abc import AsyncIterator
 from typing import Annotated
 
 from fastapi import Depends, FastAPI, Header, HTTPException, Query, Request, Response
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, StreamingResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from app.observability.metrics import REGISTRY, RUN_DURATION, RUNS, RUNS_IN_PROGRESS
@@ -28,6 +31,7 @@ from app.sandbox.interface import (
 )
 from app.sandbox.local import LocalExecutor
 from app.sandbox.selfcheck import isolation_problems
+from app.sandbox.streaming import Finished, Heartbeat, RunRelay
 from app.sandbox.workspace import validate_workspace_id
 from app.settings import ENV_PREFIX, PLACEHOLDER_SECRETS, SandboxBackend, Settings
 
@@ -87,15 +91,26 @@ def create_executor_app(settings: Settings, executor: LocalExecutor) -> FastAPI:
     async def health() -> ExecutorHealth:
         return await executor.health()
 
-    @app.post("/v1/run", dependencies=auth)
-    async def run(request: RunRequest) -> RunResult:
-        validate_workspace_id(request.workspace)
+    async def measured(request: RunRequest, relay: RunRelay[RunResult] | None) -> RunResult:
         started = time.monotonic()
         with RUNS_IN_PROGRESS.track_inprogress():
-            result = await executor.run(request)
+            result = await executor.run(request, relay)
         RUNS.labels(language=request.language.value, status=result.status.value).inc()
         RUN_DURATION.labels(language=request.language.value).observe(time.monotonic() - started)
         return result
+
+    @app.post("/v1/run", dependencies=auth)
+    async def run(request: RunRequest) -> RunResult:
+        validate_workspace_id(request.workspace)
+        return await measured(request, None)
+
+    @app.post("/v1/run/stream", dependencies=auth)
+    async def run_stream(request: RunRequest) -> StreamingResponse:
+        """The run's events as NDJSON lines; refusals (busy, bad workspace) stay HTTP errors."""
+        validate_workspace_id(request.workspace)
+        relay: RunRelay[RunResult] = RunRelay()
+        await relay.start(lambda observer: measured(request, observer))
+        return StreamingResponse(_ndjson(relay), media_type="application/x-ndjson")
 
     @app.put("/v1/workspaces/{workspace}/file", dependencies=auth, status_code=201)
     async def write(workspace: str, path: Annotated[str, Query()], request: Request) -> FileInfo:
@@ -125,3 +140,24 @@ def create_executor_app(settings: Settings, executor: LocalExecutor) -> FastAPI:
         return await executor.usage(workspace)
 
     return app
+
+
+async def _ndjson(relay: RunRelay[RunResult]) -> AsyncIterator[bytes]:
+    """started, output…, then result (or error); heartbeats keep the line alive, and a reader
+    gone makes the next write fail, which cancels the run."""
+    yield _line({"event": "started"})
+    try:
+        async with contextlib.aclosing(relay.events()) as events:
+            async for event in events:
+                if isinstance(event, Heartbeat):
+                    yield _line({"event": "heartbeat"})
+                elif isinstance(event, Finished):
+                    yield _line({"event": "result", "result": event.result.model_dump()})
+                else:
+                    yield _line({"event": "output", "stream": event.stream, "text": event.text})
+    except ExecutorUnavailable as exc:
+        yield _line({"event": "error", "detail": str(exc)})
+
+
+def _line(message: dict[str, object]) -> bytes:
+    return json.dumps(message).encode() + b"\n"

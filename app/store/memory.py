@@ -19,6 +19,7 @@ class MemoryStore:
 
     def __init__(self, max_keys: int = DEFAULT_MAX_KEYS) -> None:
         self._data: dict[str, tuple[bytes, float | None]] = {}
+        self._lists: dict[str, list[bytes]] = {}  # list values; their keys live in _data
         self._lock = asyncio.Lock()
         self.max_keys = max_keys
         self._writes = 0
@@ -36,16 +37,20 @@ class MemoryStore:
     def _sweep(self) -> None:
         now = time.monotonic()
         for key in [k for k, (_, expires) in self._data.items() if expires and expires <= now]:
-            del self._data[key]
+            self._drop(key)
         while len(self._data) > self.max_keys:  # still full: the oldest go
-            del self._data[next(iter(self._data))]
+            self._drop(next(iter(self._data)))
+
+    def _drop(self, key: str) -> None:
+        self._data.pop(key, None)
+        self._lists.pop(key, None)
 
     def _live(self, key: str) -> tuple[bytes, float | None] | None:
         item = self._data.get(key)
         if item is None:
             return None
         if item[1] is not None and item[1] <= time.monotonic():
-            del self._data[key]
+            self._drop(key)
             return None
         return item
 
@@ -59,11 +64,11 @@ class MemoryStore:
 
     async def getdel(self, key: str) -> bytes | None:
         item = self._live(key)
-        self._data.pop(key, None)
+        self._drop(key)
         return item[0] if item else None
 
     async def delete(self, key: str) -> None:
-        self._data.pop(key, None)
+        self._drop(key)
 
     async def incr(self, key: str, amount: int = 1, ttl_s: int | None = None) -> int:
         return int(await self.incr_float(key, amount, ttl_s))
@@ -89,8 +94,20 @@ class MemoryStore:
             return -1
         return max(0, int(item[1] - time.monotonic() + 0.999))
 
+    async def append(self, key: str, value: bytes | str, ttl_s: int) -> int:
+        data = value.encode() if isinstance(value, str) else value
+        self._lists.setdefault(key, []).append(data)
+        self._put(key, (b"list", time.monotonic() + ttl_s))  # expiry and age, like any key
+        return len(self._lists[key])
+
+    async def items(self, key: str, start: int = 0) -> list[bytes]:
+        if self._live(key) is None:
+            return []
+        return list(self._lists.get(key, [])[start:])
+
     async def ping(self) -> bool:
         return True
 
     async def aclose(self) -> None:
         self._data.clear()
+        self._lists.clear()

@@ -49,6 +49,17 @@ class RedisStore:
     async def ttl(self, key: str) -> int:
         return int(await self._redis.ttl(key))
 
+    async def append(self, key: str, value: bytes | str, ttl_s: int) -> int:
+        async with self._redis.pipeline(transaction=True) as pipe:
+            pipe.rpush(key, value)
+            pipe.expire(key, ttl_s)
+            length, _ = await pipe.execute()
+        return int(length)
+
+    async def items(self, key: str, start: int = 0) -> list[bytes]:
+        values = await self._redis.lrange(key, start, -1)
+        return [v.encode() if isinstance(v, str) else v for v in values]
+
     async def ping(self) -> bool:
         try:
             return bool(await self._redis.ping())

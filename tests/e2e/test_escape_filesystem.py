@@ -55,7 +55,7 @@ async def test_server_environment_is_not_visible(rig: Rig, server_secret_env: st
     assert server_secret_env not in body["stdout"]
     assert "NOX_" not in body["stdout"] and "PYENV" not in body["stdout"]
     names = await rig.python(rig.alice, "import json, os; print(json.dumps(sorted(os.environ)))")
-    allowed = {"PATH", "HOME", "LANG", "TMPDIR", "PYTHONPATH", "PWD"}
+    allowed = {"PATH", "HOME", "LANG", "TMPDIR", "PYTHONPATH", "PYTHONUNBUFFERED", "PWD"}
     assert set(json.loads(names["stdout"])) <= allowed
 
 

@@ -76,3 +76,27 @@ async def test_launchers_reporting_128_plus_signal_are_decoded(code: int) -> Non
     launch.signal_in_exit_code = True
     result = await run_launch(launch, limits=LIMITS)
     assert (result.signal, result.exit_code) == (code - 128, None)
+
+
+class _Collect:
+    def __init__(self) -> None:
+        self.events: list[tuple[str, str]] = []
+
+    def started(self) -> None:
+        pass
+
+    def output(self, stream: str, text: str) -> None:
+        self.events.append((stream, text))
+
+
+async def test_an_observer_gets_whole_characters_and_only_what_fits_the_cap() -> None:
+    # "é" written as two bytes in two writes, 0.2 s apart: two reads, one character.
+    split = r"printf '\303'; sleep 0.2; printf '\251\n'; printf 'x%.0s' $(seq 1 2000) >&2"
+    seen = _Collect()
+    result = await run_launch(sh(split), limits=LIMITS, observer=seen)
+    stdout = "".join(text for stream, text in seen.events if stream == "stdout")
+    stderr = "".join(text for stream, text in seen.events if stream == "stderr")
+    assert stdout == result.stdout == "é\n"
+    assert "\ufffd" not in "".join(text for _, text in seen.events)
+    assert stderr == result.stderr and len(stderr) == LIMITS.output_bytes
+    assert result.status is RunStatus.output_limit

@@ -1,0 +1,1 @@
+"""Asynchronous runs: submit, poll, follow, cancel; shared by api replicas through the store."""
