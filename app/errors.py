@@ -11,6 +11,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import OutOfMemoryError as RedisOutOfMemoryError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 from sqlalchemy.exc import DisconnectionError, InterfaceError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -144,7 +145,8 @@ async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
 
 
 # A database or cache that is down (stopped, restarting, name not resolving) is a 503 the
-# client may retry, never a 500: asyncpg lets socket errors through unwrapped.
+# client may retry, never a 500: asyncpg lets socket errors through unwrapped. A Redis at its
+# maxmemory refuses writes (noeviction, docs/operations.md "Redis memory"): the same 503.
 BACKING_SERVICE_DOWN: tuple[type[Exception], ...] = (
     ConnectionError,
     socket.gaierror,
@@ -154,6 +156,7 @@ BACKING_SERVICE_DOWN: tuple[type[Exception], ...] = (
     DisconnectionError,
     RedisConnectionError,
     RedisTimeoutError,
+    RedisOutOfMemoryError,
 )
 
 

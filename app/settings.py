@@ -198,6 +198,9 @@ class Settings(BaseSettings):
     pitr_pg_data: Path = Path("/var/lib/postgresql/data")
     pitr_pg_port: int = 5432
     pitr_pg_socket_path: Path = Path("/var/run/postgresql")
+    # the PostgreSQL superuser pgBackRest connects as; empty = the OS user's name (postgres).
+    # The containers' cluster has only POSTGRES_USER (nox): scripts/pitr/pgbackrest.conf
+    pitr_pg_user: str = ""
     # the OS user owning the data directory: pgBackRest runs as it when Nox runs as root
     pitr_run_as: str = "postgres"
     # repository encryption at rest (pgBackRest repo1-cipher-pass); empty = unencrypted

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Protocol, runtime_checkable
 
 from deploy.history import DEPLOYED, FAILED, Entry, current, load, record, rollback_target
+from deploy.loadgate import LoadGateFailed, gate_after_deploy
 from deploy.smoke import SmokeFailed
 from deploy.smoke import smoke as smoke_test
 from deploy.swarm import RolloutFailed
@@ -54,7 +55,8 @@ def deploy(
         target.roll(image)
         say(f"smoke test {smoke_url}")
         smoke_test(smoke_url)
-    except (RolloutFailed, SmokeFailed) as exc:
+        gate_after_deploy(env, smoke_url)
+    except (RolloutFailed, SmokeFailed, LoadGateFailed) as exc:
         record(state_dir, Entry(env, kind, image, digest, FAILED, detail=str(exc)))
         if previous is None:
             raise DeployFailed(f"{exc}; nothing ran before, nothing to roll back to") from exc

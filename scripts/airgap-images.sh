@@ -53,10 +53,20 @@ POSTGRES_TAG="${PREFIX}postgres:15"
 REDIS_TAG="${PREFIX}redis:7"
 # not a stand-in: the edge proxy itself (Debian's HAProxy), built by the same recipe
 EDGE_TAG="${PREFIX}nox-edge:haproxy-2.6"
+# stand-ins for the exporters of the monitoring profile, from Debian's packages (same versions
+# as the upstream images pinned in compose.yaml / .env.example)
+PG_EXPORTER_TAG="${PREFIX}postgres-exporter:v0.11.1"
+REDIS_EXPORTER_TAG="${PREFIX}redis_exporter:v1.45.0"
+NODE_EXPORTER_TAG="${PREFIX}node-exporter:v1.5.0"
+# stand-in for the log collector (compose.logs.yaml), Debian's syslog-ng-core
+LOGS_TAG="${PREFIX}syslog-ng:3.38.1"
 
 print_env() {
     printf 'PYTHON_IMAGE=%s\nPOSTGRES_IMAGE=%s\nREDIS_IMAGE=%s\nNOX_EDGE_IMAGE=%s\n' \
         "$PYTHON_TAG" "$POSTGRES_TAG" "$REDIS_TAG" "$EDGE_TAG"
+    printf 'POSTGRES_EXPORTER_IMAGE=%s\nREDIS_EXPORTER_IMAGE=%s\nNODE_EXPORTER_IMAGE=%s\n' \
+        "$PG_EXPORTER_TAG" "$REDIS_EXPORTER_TAG" "$NODE_EXPORTER_TAG"
+    printf 'LOGS_IMAGE=%s\n' "$LOGS_TAG"
 }
 if ((PRINT_ENV)); then
     print_env
@@ -114,10 +124,11 @@ DPKG
         --message "nox stand-in: debootstrap $SUITE from $MIRROR" - "$BASE_TAG" >/dev/null
 }
 
-build_from_base() {
+build_from_base() {  # TAG DIR [--build-arg K=V ...]
     local tag="$1" dir="$2"
+    shift 2
     log "building $tag"
-    "$DOCKER" build -q --no-cache --build-arg "BASE=$BASE_TAG" \
+    "$DOCKER" build -q --no-cache --build-arg "BASE=$BASE_TAG" "$@" \
         --label "org.opencontainers.image.description=nox stand-in built from $MIRROR, not the official image" \
         -t "$tag" "$HERE/airgap/$dir" >/dev/null
 }
@@ -129,10 +140,22 @@ if wanted "$BASE_TAG"; then
 else
     log "skip $BASE_TAG (exists; --force rebuilds)"
 fi
-for pair in "$PYTHON_TAG python" "$POSTGRES_TAG postgres" "$REDIS_TAG redis" "$EDGE_TAG edge"; do
+for pair in "$PYTHON_TAG python" "$POSTGRES_TAG postgres" "$REDIS_TAG redis" "$EDGE_TAG edge" \
+    "$LOGS_TAG logs"; do
     read -r tag dir <<<"$pair"
     if wanted "$tag"; then
         build_from_base "$tag" "$dir"
+    else
+        log "skip $tag (exists; --force rebuilds)"
+    fi
+done
+for triple in "$PG_EXPORTER_TAG prometheus-postgres-exporter /bin/postgres_exporter" \
+    "$REDIS_EXPORTER_TAG prometheus-redis-exporter /redis_exporter" \
+    "$NODE_EXPORTER_TAG prometheus-node-exporter /bin/node_exporter"; do
+    read -r tag package upstream_path <<<"$triple"
+    if wanted "$tag"; then
+        build_from_base "$tag" exporter --build-arg "PACKAGE=$package" \
+            --build-arg "UPSTREAM_PATH=$upstream_path"
     else
         log "skip $tag (exists; --force rebuilds)"
     fi

@@ -6,6 +6,7 @@ config live in a directory the postgres user owns (the archiver runs as that use
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
@@ -125,4 +126,5 @@ def kill_hard(server: PostgresServer) -> None:
     pid = int((server.data_dir / "postmaster.pid").read_text().split()[0])
     children = subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True).stdout
     for each in [pid, *map(int, children.split())]:
-        os.kill(each, signal.SIGKILL)
+        with contextlib.suppress(ProcessLookupError):  # a backend that ended since pgrep
+            os.kill(each, signal.SIGKILL)

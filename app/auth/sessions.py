@@ -48,7 +48,8 @@ async def load_session(*, store: Store, settings: Settings, session_id: str) -> 
     if left <= 0 or (cutoff is not None and record["created"] <= float(cutoff)):
         await store.delete(_key(session_id))
         return None
-    await store.set(_key(session_id), raw, int(min(settings.session_idle_s, left)) or 1)
+    # EXPIRE, not SET: sliding needs no memory, so sessions keep working on a full Redis.
+    await store.expire(_key(session_id), int(min(settings.session_idle_s, left)) or 1)
     return int(record["user_id"])
 
 

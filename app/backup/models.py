@@ -23,3 +23,5 @@ class Backup(Base):
     manifest_sha256: Mapped[str] = mapped_column(String(64), default="")
     alembic_revision: Mapped[str] = mapped_column(String(64), default="")
     detail: Mapped[str] = mapped_column(String(2000), default="")
+    # "dump" (nox backup) or the pgBackRest type the PITR scheduler recorded: full, diff, incr
+    kind: Mapped[str] = mapped_column(String(8), default="dump", server_default="dump")

@@ -55,6 +55,8 @@ def render_config(settings: Settings) -> str:
         f"pg1-port={settings.pitr_pg_port}",
         f"pg1-socket-path={settings.pitr_pg_socket_path}",
     ]
+    if settings.pitr_pg_user:
+        lines.append(f"pg1-user={settings.pitr_pg_user}")
     return "\n".join(lines) + "\n"
 
 

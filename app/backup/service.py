@@ -150,7 +150,9 @@ async def refresh_backup_metric(sessions: async_sessionmaker[AsyncSession]) -> N
     A database that does not answer leaves the gauge as it was: the database alert covers it."""
     try:
         async with sessions() as session:
-            newest = await session.scalar(select(func.max(Backup.finished_at)).where(Backup.ok))
+            newest = await session.scalar(
+                select(func.max(Backup.finished_at)).where(Backup.ok, Backup.kind == "dump")
+            )
     except (SQLAlchemyError, OSError):
         return
     if newest is not None:

@@ -50,7 +50,7 @@ class AsyncNoxClient:
         resolved = ClientConfig.resolve(url, token, config)
         return cls(resolved.url, resolved.token)
 
-    def __enter__(self) -> AsyncNoxClient:
+    async def __aenter__(self) -> AsyncNoxClient:
         return self
 
     async def __aexit__(

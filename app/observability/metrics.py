@@ -65,6 +65,12 @@ BACKUP_LAST_SUCCESS = Gauge(
     "Unix time of the newest successful backup recorded in the database",
     registry=REGISTRY,
 )
+PITR_BACKUP_LAST_SUCCESS = Gauge(
+    "nox_pitr_backup_last_success_timestamp_seconds",
+    "Unix time of the newest pgBackRest backup of each type the PITR scheduler recorded",
+    ["type"],
+    registry=REGISTRY,
+)
 WAL_ARCHIVED = Gauge(
     "nox_pitr_wal_archived_timestamp_seconds",
     "Unix time PostgreSQL last archived a WAL segment (pg_stat_archiver; PITR)",

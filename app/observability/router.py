@@ -7,6 +7,7 @@ from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from app import __version__
+from app.backup.pitr_metrics import refresh_pitr_backup_metric
 from app.backup.service import refresh_archiver_metrics, refresh_backup_metric
 from app.observability.checks import (
     READINESS_COMPONENTS,
@@ -47,6 +48,7 @@ async def metrics(state: StateDep) -> Response:
     refresh_disk_metrics(state)
     await refresh_backup_metric(state.sessionmaker)
     await refresh_archiver_metrics(state.sessionmaker)
+    await refresh_pitr_backup_metric(state.sessionmaker)
     return Response(generate_latest(REGISTRY), media_type=CONTENT_TYPE_LATEST)
 
 

@@ -11,6 +11,8 @@ from typing import Any
 
 import httpx
 
+from app.observability.context import request_id_var
+from app.observability.middleware import REQUEST_ID_HEADER
 from app.sandbox.admission import SandboxesBusy
 from app.sandbox.interface import (
     ExecutorHealth,
@@ -52,7 +54,8 @@ class RemoteExecutor:
 
     async def _call(self, method: str, url: str, **kwargs: Any) -> httpx.Response:
         try:
-            response = await self._client.request(method, url, **kwargs)
+            headers = {REQUEST_ID_HEADER: request_id_var.get()} if request_id_var.get() else None
+            response = await self._client.request(method, url, headers=headers, **kwargs)
         except httpx.HTTPError as exc:
             raise ExecutorUnavailable(f"executor unreachable: {type(exc).__name__}") from exc
         return self._checked(response)

@@ -19,6 +19,7 @@ from fastapi.responses import JSONResponse, StreamingResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from app.observability.metrics import REGISTRY, RUN_DURATION, RUNS, RUNS_IN_PROGRESS
+from app.observability.middleware import ObservabilityMiddleware
 from app.sandbox.admission import SandboxesBusy
 from app.sandbox.interface import (
     ExecutorHealth,
@@ -64,6 +65,8 @@ def create_executor_app(settings: Settings, executor: LocalExecutor) -> FastAPI:
             raise HTTPException(401, "shared secret missing or wrong")
 
     app = FastAPI(title="Nox executor", docs_url=None, redoc_url=None, openapi_url=None)
+    # one JSON line per call, under the api's X-Request-ID: a request is followed across both
+    app.add_middleware(ObservabilityMiddleware)
     auth = [Depends(authorized)]
 
     @app.exception_handler(WorkspaceError)

@@ -18,6 +18,11 @@ class Store(Protocol):
 
     async def delete(self, key: str) -> None: ...
 
+    async def expire(self, key: str, ttl_s: int) -> bool:
+        """Give an existing ``key`` a new expiry; False when it is missing. Unlike ``set`` this
+        needs no memory, so it still succeeds on a Redis at its ``maxmemory``."""
+        ...
+
     async def incr(self, key: str, amount: int = 1, ttl_s: int | None = None) -> int:
         """Add ``amount`` and return the new value; ``ttl_s`` is set when the key is created."""
         ...

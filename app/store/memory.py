@@ -70,6 +70,13 @@ class MemoryStore:
     async def delete(self, key: str) -> None:
         self._drop(key)
 
+    async def expire(self, key: str, ttl_s: int) -> bool:
+        item = self._live(key)
+        if item is None:
+            return False
+        self._data[key] = (item[0], time.monotonic() + ttl_s)
+        return True
+
     async def incr(self, key: str, amount: int = 1, ttl_s: int | None = None) -> int:
         return int(await self.incr_float(key, amount, ttl_s))
 

@@ -39,6 +39,9 @@ class RedisStore:
     async def delete(self, key: str) -> None:
         await self._redis.delete(key)
 
+    async def expire(self, key: str, ttl_s: int) -> bool:
+        return bool(await self._redis.expire(key, ttl_s))
+
     async def incr(self, key: str, amount: int = 1, ttl_s: int | None = None) -> int:
         return int(await self.incr_float(key, amount, ttl_s))
 

@@ -28,6 +28,7 @@ from tests.container.engine import (
 from tests.prereq import require
 
 RUNTIME_TAG = f"{PREFIX}/nox:test"
+POSTGRES_TAG = f"{PREFIX}/nox-postgres:test"
 TEST_SOURCE = "https://example.invalid/nox"  # the OCI source label the test build carries
 
 
@@ -87,6 +88,18 @@ def runtime_image(base_images: dict[str, str], revision: str) -> str:
     return RUNTIME_TAG
 
 
+@pytest.fixture(scope="session")
+def postgres_image(base_images: dict[str, str]) -> str:
+    """PostgreSQL + pgBackRest (scripts/pitr) on the stand-in PostgreSQL, as compose runs it."""
+    build(
+        POSTGRES_TAG,
+        python_image=base_images["PYTHON_IMAGE"],
+        context=REPO / "scripts" / "pitr",
+        extra=["--build-arg", f"POSTGRES_IMAGE={base_images['POSTGRES_IMAGE']}"],
+    )
+    return POSTGRES_TAG
+
+
 @dataclass
 class Stack:
     compose: Compose
@@ -99,10 +112,13 @@ class Stack:
         return out.strip().splitlines()[-1]
 
 
-def stack_env(base_images: dict[str, str], image: str, port: int) -> dict[str, str]:
+def stack_env(
+    base_images: dict[str, str], image: str, port: int, *, postgres_image: str
+) -> dict[str, str]:
     return {
         **base_images,
         "NOX_IMAGE": image,
+        "POSTGRES_PITR_IMAGE": postgres_image,
         "API_PUBLISHED_PORT": str(port),
         "NOX_PUBLIC_URL": f"http://127.0.0.1:{port}",
         "NOX_SECRET_KEY": secrets.token_hex(32),
@@ -116,10 +132,12 @@ def stack_env(base_images: dict[str, str], image: str, port: int) -> dict[str, s
 
 
 @pytest.fixture(scope="session")
-def stack(compose_v2: None, base_images: dict[str, str], runtime_image: str) -> Iterator[Stack]:
+def stack(
+    compose_v2: None, base_images: dict[str, str], runtime_image: str, postgres_image: str
+) -> Iterator[Stack]:
     """compose.yaml (+ the local override) up and healthy, on a free published port."""
     port = free_port()
-    env = stack_env(base_images, runtime_image, port)
+    env = stack_env(base_images, runtime_image, port, postgres_image=postgres_image)
     compose = Compose(
         project=f"{PREFIX}-stack-{os.getpid()}",
         files=["compose.yaml", "compose.override.yaml"],

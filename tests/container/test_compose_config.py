@@ -20,6 +20,7 @@ COMPOSE_FILES = [
     "compose.dev.yaml",
     "compose.override.yaml",
     "compose.cgroups.yaml",
+    "compose.logs.yaml",
 ]
 REQUIRED = ["NOX_SECRET_KEY", "NOX_EXECUTOR_SECRET", "POSTGRES_PASSWORD", "REDIS_PASSWORD"]
 SECRETS = {name: "s" * 40 for name in REQUIRED}
@@ -99,8 +100,13 @@ def test_only_the_api_is_published_and_the_backend_is_internal(full: dict[str, A
     assert published == {"api", "grafana"}
     assert all(p["host_ip"] == "127.0.0.1" for p in full["services"]["grafana"]["ports"])
     assert full["networks"]["backend"]["internal"] is True
-    for name in ("postgres", "redis", "executor", "migrate", "prometheus", "alertmanager"):
+    internal = ("postgres", "redis", "executor", "migrate", "prometheus", "alertmanager")
+    exporters = ("postgres-exporter", "redis-exporter", "node-exporter", "cadvisor")
+    for name in internal + exporters:
         assert list(full["services"][name]["networks"]) == ["backend"], name
+    for name in exporters:
+        assert full["services"][name].get("privileged") is not True, name
+        assert full["services"][name]["read_only"] is True, name
 
 
 def test_executor_is_sandboxed_but_not_privileged(full: dict[str, Any]) -> None:
@@ -169,3 +175,24 @@ def test_monitoring_profile_mounts_the_repository_configs(full: dict[str, Any]) 
     assert (REPO / prometheus / "prometheus.yml").is_file()
     alertmanager = binds[("alertmanager", "/etc/alertmanager")]
     assert (REPO / alertmanager / "alertmanager.yml").is_file()
+
+
+def test_logs_overlay_ships_api_and_executor_to_the_loopback_collector(compose_v2: None) -> None:
+    services = config("compose.yaml", "compose.logs.yaml", env=SECRETS)["services"]
+    [published] = services["logs"]["ports"]
+    assert published["host_ip"] == "127.0.0.1" and published["target"] == 5514
+    for name in ("api", "executor"):
+        logging = services[name]["logging"]
+        assert logging["driver"] == "syslog", name
+        assert logging["options"] == {
+            "syslog-address": f"tcp://127.0.0.1:{published['published']}",
+            "syslog-format": "rfc5424",
+            "tag": name,
+        }
+        assert services[name]["depends_on"]["logs"]["condition"] == "service_healthy"
+    logs = services["logs"]
+    assert logs["environment"]["LOGS_RETENTION_DAYS"] == "14"
+    assert "-mtime" in " ".join(logs["entrypoint"]) and logs["read_only"] is True
+    # the collector reads the repository's configuration
+    [conf] = [v for v in logs["volumes"] if v["target"] == "/etc/syslog-ng/nox.conf"]
+    assert Path(conf["source"]) == REPO / "monitoring" / "logs" / "syslog-ng.conf"

@@ -46,6 +46,7 @@ def dev_stack(
     compose_v2: None,
     base_images: dict[str, str],
     runtime_image: str,
+    postgres_image: str,
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[tuple[Compose, int, Path]]:
     tree = tmp_path_factory.mktemp("dev-tree")
@@ -60,7 +61,7 @@ def dev_stack(
     )
     port = free_port()
     env = {
-        **stack_env(base_images, runtime_image, port),
+        **stack_env(base_images, runtime_image, port, postgres_image=postgres_image),
         "NOX_DEV_IMAGE": DEV_TAG,
         "DEBUGPY_PUBLISHED_PORT": str(free_port()),
     }

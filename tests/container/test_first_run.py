@@ -42,6 +42,7 @@ def test_compose_dev_comes_up_healthy_from_a_clean_clone(
         "DEBUGPY_PUBLISHED_PORT": str(free_port()),
         "NOX_IMAGE": f"{PREFIX}/nox:first-run-{tag}",
         "NOX_DEV_IMAGE": f"{PREFIX}/nox:first-run-dev-{tag}",
+        "POSTGRES_PITR_IMAGE": f"{PREFIX}/nox-postgres:first-run-{tag}",
         # a TLS-intercepting proxy on this host needs its CA in the build (no-op otherwise)
         **({"CA_BUNDLE": str(HOST_CA)} if HOST_CA.is_file() else {}),
     }
@@ -69,6 +70,13 @@ def test_compose_dev_comes_up_healthy_from_a_clean_clone(
     finally:
         compose.down()
         run(
-            ["docker", "image", "rm", isolation["NOX_IMAGE"], isolation["NOX_DEV_IMAGE"]],
+            [
+                "docker",
+                "image",
+                "rm",
+                isolation["NOX_IMAGE"],
+                isolation["NOX_DEV_IMAGE"],
+                isolation["POSTGRES_PITR_IMAGE"],
+            ],
             check=False,
         )

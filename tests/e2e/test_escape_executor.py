@@ -4,11 +4,13 @@ and an executor that goes away answered with 503 on the routes that need it and 
 
 from __future__ import annotations
 
+import asyncio
 import os
 import secrets
 import shutil
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,6 +21,7 @@ import pytest
 from app.sandbox.bwrap import BwrapExecutor
 from app.sandbox.interface import ExecutorUnavailable, Language, RunRequest
 from app.sandbox.limits import default_limits
+from app.sandbox.remote import RemoteExecutor
 from app.settings import ENV_PREFIX, SandboxBackend
 from tests.conftest import app_client, make_settings, make_token
 from tests.e2e.sandbox_rig import require_bwrap, traversable_dir
@@ -187,3 +190,51 @@ async def test_workspaces_the_sandbox_uid_cannot_enter_are_reported_not_run(
                          limits=default_limits(settings.sandbox))  # fmt: skip
     with pytest.raises(ExecutorUnavailable, match="sandbox setup failed"):
         await executor.run(request)
+
+
+class _Seen:
+    """A RunObserver recording when each event arrived."""
+
+    def __init__(self) -> None:
+        self.events: list[tuple[float, str, str]] = []
+
+    def started(self) -> None:
+        self.events.append((time.monotonic(), "started", ""))
+
+    def output(self, stream: str, text: str) -> None:
+        self.events.append((time.monotonic(), stream, text))
+
+
+async def test_runs_stream_from_the_executor_and_stop_when_the_api_leaves(
+    executor: ExecutorProcess, tmp_path: Path
+) -> None:
+    remote = RemoteExecutor(executor.url, executor.secret)
+    limits = default_limits(make_settings(tmp_path).sandbox)
+    try:
+        seen = _Seen()
+        code = "import time\nprint(1)\ntime.sleep(1.5)\nprint(2)"
+        request = RunRequest(workspace="7", language=Language.python, source=code, limits=limits)
+        result = await remote.run(request, seen)
+        ended = time.monotonic()
+        assert result.stdout == "1\n2\n"
+        assert seen.events[0][1] == "started"
+        first = next(at for at, kind, _ in seen.events if kind == "stdout")
+        assert ended - first >= 1.0  # the first line came while the program still ran
+        marker = f"33{secrets.randbelow(900) + 100}.{secrets.randbelow(9000) + 1000}"
+        sleeper = (
+            f"import subprocess\nprint('go', flush=True)\nsubprocess.run(['sleep', '{marker}'])"
+        )
+        request = RunRequest(workspace="7", language=Language.python, source=sleeper, limits=limits)
+        running = _Seen()
+        task = asyncio.ensure_future(remote.run(request, running))
+        while not any(kind == "stdout" for _, kind, _ in running.events):
+            await asyncio.sleep(0.05)
+        task.cancel()  # the api's client went away: the connection to the executor closes
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        deadline = time.monotonic() + 5
+        while subprocess.run(["pgrep", "-f", marker], capture_output=True).returncode == 0:
+            assert time.monotonic() < deadline, "the executor kept the run after the api left"
+            await asyncio.sleep(0.1)
+    finally:
+        await remote.aclose()

@@ -9,7 +9,7 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from app.client import Finished, NoxClient, NoxError, Output
+from app.client import AsyncNoxClient, Finished, NoxClient, NoxError, Output
 from app.sandbox.interface import RunStatus
 from tests.client_rig import Served, embedded_env, served, sleeper, wait_gone
 
@@ -84,3 +84,19 @@ def test_streamed_runs_count_in_metrics_like_others(nox: Served) -> None:
     with NoxClient(nox.url, nox.alice) as client:
         list(client.stream("shell", "true"))
     assert ok_runs() == before + 1
+
+
+async def test_the_async_client_streams_submits_and_moves_files(nox: Served) -> None:
+    async with AsyncNoxClient(nox.url, nox.alice) as client:
+        events = [e async for e in client.stream("shell", "echo a; sleep 0.3; echo b")]
+        await client.put_file("in.txt", b"from a file")
+        job = await client.submit("python", "print(open('in.txt').read())")
+        done = await client.wait(job.id, poll_s=0.1)
+        listed = [f.path for f in await client.list_files()]
+        await client.delete_file("in.txt")
+        with pytest.raises(NoxError) as missing:
+            await client.get_file("in.txt")
+    assert "".join(e.text for e in events if isinstance(e, Output)) == "a\nb\n"
+    assert isinstance(events[-1], Finished)
+    assert done.result is not None and done.result.stdout == "from a file\n"
+    assert "in.txt" in listed and missing.value.status == 404

@@ -121,13 +121,14 @@ def secret_refs(container: Doc) -> set[tuple[str, str]]:
 
 
 def volume_secret_refs(pod_spec: Doc) -> set[tuple[str, str]]:
-    """(Secret name, key) pairs a pod mounts as files."""
-    return {
-        (volume["secret"]["secretName"], item["key"])
-        for volume in pod_spec.get("volumes", [])
-        if "secret" in volume
-        for item in volume["secret"]["items"]
-    }
+    """(Secret name, key) pairs a pod mounts as files; key "*" for a whole Secret."""
+    refs = set()
+    for volume in pod_spec.get("volumes", []):
+        secret = volume.get("secret")
+        if secret:
+            keys = [item["key"] for item in secret.get("items", [])] or ["*"]
+            refs |= {(secret["secretName"], key) for key in keys}
+    return refs
 
 
 def namespace_of(docs: list[Doc], kind: str, name: str) -> str:

@@ -32,7 +32,8 @@ def promtool(*args: str, cwd: Path = PROMETHEUS_DIR) -> subprocess.CompletedProc
 def test_config_and_rule_files_pass_promtool_check() -> None:
     result = promtool("check", "config", "prometheus.yml")
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "SUCCESS: 2 rule files found" in result.stdout
+    rule_files = len(list((PROMETHEUS_DIR / "rules").glob("*.yml")))
+    assert f"SUCCESS: {rule_files} rule files found" in result.stdout
 
 
 def test_every_rule_passes_its_promtool_unit_tests() -> None:

@@ -44,12 +44,21 @@ def test_compose_and_swarm_default_to_the_pin(path: str) -> None:
     assert compose_default(ROOT / path) == pinned()
 
 
+def test_the_pitr_image_is_built_on_the_pin() -> None:
+    """nox-postgres (scripts/pitr: the server plus pgBackRest) starts FROM the pin."""
+    found = re.search(
+        r"^ARG POSTGRES_IMAGE=(\S+)$", (ROOT / "scripts/pitr/Dockerfile").read_text(), re.M
+    )
+    assert found and found.group(1) == pinned()
+
+
 @pytest.mark.parametrize("overlay", OVERLAYS)
-def test_kubernetes_runs_the_pin(overlay: str) -> None:
+def test_kubernetes_runs_the_pin_or_the_image_built_on_it(overlay: str) -> None:
     [postgres] = [d for d in build(overlay) if d["metadata"]["name"] == "postgres"
                   and d["kind"] == "StatefulSet"]  # fmt: skip
     image = postgres["spec"]["template"]["spec"]["containers"][0]["image"]
-    assert image.removeprefix("docker.io/library/") == pinned()
+    built_on_pin = image.split("@")[0].endswith("/nox-postgres")
+    assert built_on_pin or image.removeprefix("docker.io/library/") == pinned(), image
 
 
 def test_runtime_pg_dump_is_the_servers_major() -> None:
