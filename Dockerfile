@@ -65,19 +65,22 @@ FROM base AS runtime
 # bubblewrap: the executor's sandbox. tini: PID 1 that forwards SIGTERM and reaps the
 # sandbox's orphans. Debian's python3: the interpreter the sandbox runs by its real path
 # under /usr (the base image's own python lives in /usr/local).
-# pg_dump/pg_restore for `nox backup` (PostgreSQL 15, like the server): taken out of Debian's
-# client package, since installing it pulls in perl (+54 MB) for wrapper scripts we never run.
+# pg_dump/pg_restore for `nox backup`, of the server's major version (PG_MAJOR: the major of
+# the pinned server image, ci/src/nox_ci/facts.py POSTGRES_IMAGE, checked by
+# tests/unit/test_postgres_pin.py): taken out of Debian's client package, since installing
+# it pulls in perl (+54 MB) for wrapper scripts we never run.
+ARG PG_MAJOR=15
 # hadolint ignore=DL3008,DL3003
 RUN set -eux; \
     apt-get update; \
     apt-get install -y --no-install-recommends bubblewrap tini python3 libpq5; \
     cd /tmp; \
-    apt-get download postgresql-client-15; \
-    dpkg-deb -x postgresql-client-15_*.deb /tmp/pgclient; \
-    install -m 0755 /tmp/pgclient/usr/lib/postgresql/15/bin/pg_dump \
-        /tmp/pgclient/usr/lib/postgresql/15/bin/pg_restore /usr/local/bin/; \
+    apt-get download "postgresql-client-${PG_MAJOR}"; \
+    dpkg-deb -x "postgresql-client-${PG_MAJOR}"_*.deb /tmp/pgclient; \
+    install -m 0755 "/tmp/pgclient/usr/lib/postgresql/${PG_MAJOR}/bin/pg_dump" \
+        "/tmp/pgclient/usr/lib/postgresql/${PG_MAJOR}/bin/pg_restore" /usr/local/bin/; \
     rm -rf /tmp/pgclient /tmp/*.deb /var/lib/apt/lists/*; \
-    pg_dump --version; \
+    version="$(pg_dump --version)"; echo "$version"; [ "${version#* "${PG_MAJOR}".}" != "$version" ]; \
     groupadd --system --gid 10001 nox; \
     useradd --system --uid 10001 --gid nox --home-dir /home/nox --create-home \
         --shell /usr/sbin/nologin nox; \

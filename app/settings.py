@@ -13,7 +13,12 @@ from pathlib import Path
 from typing import Annotated, Any
 
 from pydantic import BaseModel, Field, SecretStr, field_validator
-from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from pydantic_settings import (
+    BaseSettings,
+    NoDecode,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
 
 ENV_PREFIX = "NOX_"
 API_PORT = 8000
@@ -22,6 +27,10 @@ PLACEHOLDER = "change-me"
 # `nox dev-env` starts the secret key it generates with this; production refuses such a key
 DEV_ENV_MARK = "nox-dev-"
 PLACEHOLDER_SECRETS = frozenset({"", PLACEHOLDER, "changeme", "secret", "password", "dev"})
+# Docker (compose, Swarm) and Kubernetes secrets arrive as files, one per setting, named like
+# its variable in lower case: /run/secrets/nox_database_url holds NOX_DATABASE_URL. Read
+# natively, after the environment (which wins) and before the defaults.
+SECRETS_DIR = Path("/run/secrets")
 
 
 class Environment(StrEnum):
@@ -92,7 +101,24 @@ class Settings(BaseSettings):
         env_prefix=ENV_PREFIX,
         env_nested_delimiter="__",
         extra="ignore",
+        secrets_dir=SECRETS_DIR,
     )
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        """The secrets directory only where it exists (a development machine has none, and
+        pydantic-settings would warn about it on every start)."""
+        found = getattr(file_secret_settings, "secrets_dir", None)
+        present = found is not None and Path(found).is_dir()
+        secrets = (file_secret_settings,) if present else ()
+        return init_settings, env_settings, dotenv_settings, *secrets
 
     env: Environment = Environment.development
     host: str = "127.0.0.1"

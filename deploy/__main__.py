@@ -12,8 +12,9 @@ Environment: NOX_DEPLOY_STATE_DIR (the log, the executor secret's copy; default
 ~/.local/state/nox-deploy),
 NOX_STACK (default nox-ENV), NOX_SECRETS (secret name prefix, default STACK-v1),
 NOX_EDGE_PORT (HTTPS), NOX_EDGE_IMAGE (first deploy), NOX_SMOKE_URL, NOX_API_REPLICAS,
-NOX_K8S_NAMESPACE, DOCKER, KUBECTL; init-secrets: NOX_TLS_CERT_FILE and NOX_TLS_KEY_FILE
-(the edge's PEM certificate chain and key, stored as the secrets PREFIX-tls-cert/-tls-key).
+DOCKER, KUBECTL (Kubernetes namespaces: as the overlay names them); init-secrets:
+NOX_TLS_CERT_FILE and NOX_TLS_KEY_FILE (the edge's PEM certificate chain and key, stored as
+the secrets PREFIX-tls-cert/-tls-key).
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from pathlib import Path
 
 from deploy import executor
 from deploy.history import load
-from deploy.k8s import Kubernetes
+from deploy.k8s import Kubernetes, namespaces
 from deploy.rollout import DeployFailed, Target, deploy, rollback
 from deploy.smoke import SmokeFailed, smoke
 from deploy.swarm import RolloutFailed, Swarm
@@ -51,9 +52,9 @@ def make_target(kind: str, env: str, state_dir: Path, preview_url: str | None = 
             state_dir=state_dir,
             edge_image=os.environ.get("NOX_EDGE_IMAGE") or None,
         )
-    namespace = os.environ.get("NOX_K8S_NAMESPACE", "nox" if env == "prod" else f"nox-{env}")
+    app, sandbox = namespaces(REPO / "k8s", env)  # as the overlay names them
     return Kubernetes(
-        env=env, k8s_dir=REPO / "k8s", namespace=namespace,
+        env=env, k8s_dir=REPO / "k8s", namespace=app, sandbox_namespace=sandbox,
         kubectl=os.environ.get("KUBECTL", "kubectl"),
         preview_url=preview_url or os.environ.get("NOX_PREVIEW_URL") or None,
     )  # fmt: skip

@@ -31,6 +31,8 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+import yaml
+
 from deploy import preflight
 from deploy.smoke import SmokeFailed, smoke
 from deploy.swarm import RolloutFailed
@@ -40,18 +42,32 @@ CURRENT = "nox.dev/current-image"
 PREVIOUS = "nox.dev/previous-image"
 
 
+def namespaces(k8s_dir: Path, env: str) -> tuple[str, str]:
+    """(api namespace, executor's sandbox namespace) as the overlay names them, once each:
+    ``overlays/<env>/app`` and ``overlays/<env>/sandbox`` (docs/kubernetes.md)."""
+    found = []
+    for part in ("app", "sandbox"):
+        path = k8s_dir / "overlays" / env / part / "kustomization.yaml"
+        found.append(str(yaml.safe_load(path.read_text())["namespace"]))
+    return found[0], found[1]
+
+
 @dataclass(frozen=True)
 class Kubernetes:
     env: str
     k8s_dir: Path
-    namespace: str
+    namespace: str  # the api's (Services, slots, Jobs); the executor's is sandbox_namespace
+    sandbox_namespace: str
     timeout_s: float = 600.0
     kubectl: str = "kubectl"
     # Reaches Service/api-preview (an internal Ingress/Gateway host, or a port-forward).
     preview_url: str | None = None
 
-    def run(self, *args: str) -> str:
-        cmd = [self.kubectl, "-n", self.namespace, *args]
+    def run(self, *args: str, namespace: str | None = None) -> str:
+        """kubectl in the api namespace, or ``namespace``; "" for none (``apply -k``: every
+        object carries its own)."""
+        chosen = self.namespace if namespace is None else namespace
+        cmd = [self.kubectl, *(["-n", chosen] if chosen else []), *args]
         proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
         if proc.returncode != 0:
             raise RolloutFailed(f"kubectl {' '.join(args[:3])}: {proc.stderr.strip()}")
@@ -88,7 +104,7 @@ class Kubernetes:
                 Path(tmp), overlay=self.k8s_dir / "overlays" / self.env,
                 slot_images=slot_images, image=image, active=active,
             )  # fmt: skip
-            self.run("apply", "-k", tmp)
+            self.run("apply", "-k", tmp, namespace="")
 
     def preflight(self) -> str:
         """Refuse a cluster that would silently drop the executor's isolation."""
@@ -123,10 +139,8 @@ class Kubernetes:
         wanted = self.replicas(active)
         if wanted > self.replicas(idle):  # the idle slot takes all the traffic at the switch
             self.run("scale", f"deployment/api-{idle}", f"--replicas={wanted}")
-        for deployment in (f"api-{idle}", "executor"):
-            self.run(
-                "rollout", "status", f"deployment/{deployment}", f"--timeout={self.timeout_s:.0f}s"
-            )
+        self.run("rollout", "status", f"deployment/api-{idle}", f"--timeout={self.timeout_s:.0f}s")
+        self.executor_rolled_out()
         try:
             smoke(self.preview_url)
         except SmokeFailed as exc:
@@ -140,12 +154,18 @@ class Kubernetes:
         slots = {slot: self.slot_image(slot) or image for slot in SLOTS}
         if slots[active] == image:  # the switch never happened: only the components go back
             self.apply(slot_images=slots, image=image, active=active)
-            self.run("rollout", "status", "deployment/executor", f"--timeout={self.timeout_s:.0f}s")
+            self.executor_rolled_out()
             return
         holder = next((s for s in SLOTS if slots[s] == image), SLOTS[1 - SLOTS.index(active)])
         slots[holder] = image
         self.apply(slot_images=slots, image=image, active=active)
         self.roll(image)
+
+    def executor_rolled_out(self) -> None:
+        timeout = f"--timeout={self.timeout_s:.0f}s"
+        self.run(
+            "rollout", "status", "deployment/executor", timeout, namespace=self.sandbox_namespace
+        )
 
     def release_record(self) -> tuple[str | None, str | None]:
         """(current, previous) image as annotated on the live ``api`` Service."""

@@ -81,7 +81,7 @@ class Swarm:
     def config_rev(self) -> str:
         """Configs are immutable in Swarm: name them after their content."""
         digest = hashlib.sha256()
-        for name in ("haproxy.cfg", "secrets-env.sh"):
+        for name in ("haproxy.cfg",):
             digest.update((self.stack_file.parent / name).read_bytes())
         return digest.hexdigest()[:12]
 

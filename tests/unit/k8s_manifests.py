@@ -118,3 +118,19 @@ def secret_refs(container: Doc) -> set[tuple[str, str]]:
         if ref:
             refs.add((ref["name"], ref["key"]))
     return refs
+
+
+def volume_secret_refs(pod_spec: Doc) -> set[tuple[str, str]]:
+    """(Secret name, key) pairs a pod mounts as files; key "*" for a whole Secret."""
+    refs = set()
+    for volume in pod_spec.get("volumes", []):
+        secret = volume.get("secret")
+        if secret:
+            keys = [item["key"] for item in secret.get("items", [])] or ["*"]
+            refs |= {(secret["secretName"], key) for key in keys}
+    return refs
+
+
+def namespace_of(docs: list[Doc], kind: str, name: str) -> str:
+    """The namespace an object was built into (the api's, or the executor's sandbox)."""
+    return str(find(docs, kind, name)["metadata"]["namespace"])

@@ -24,7 +24,7 @@ import pytest
 import yaml
 
 from deploy.history import load
-from deploy.k8s import write_kustomization
+from deploy.k8s import namespaces, write_kustomization
 from tests.prereq import require_binary
 from tests.unit.test_deploy_preflight import ANSWERS, answers_env
 
@@ -39,8 +39,11 @@ import json, os, sys
 state_path = os.environ["FAKE_KUBECTL_STATE"]
 state = json.load(open(state_path))
 args = sys.argv[1:]
+namespace = ""
 if args[:1] == ["-n"]:
-    args = args[2:]
+    namespace, args = args[1], args[2:]
+with open(state_path + ".namespaces", "a") as log:
+    log.write(json.dumps([namespace, " ".join(args[:3])]) + "\n")
 with open(state_path + ".calls", "a") as log:
     log.write(json.dumps(args) + "\n")
 if "--raw" in args or args[:1] == ["kustomize"] or args[:2] == ["annotate", "--local"]:
@@ -99,6 +102,14 @@ class Cluster:
     def calls(self) -> list[list[str]]:
         lines = Path(f"{self.state}.calls").read_text().splitlines()
         return [json.loads(line) for line in lines]
+
+    def namespaces(self) -> dict[str, set[str]]:
+        """Each call (its first three words) -> the namespaces it was made in ("" for none)."""
+        seen: dict[str, set[str]] = {}
+        for line in Path(f"{self.state}.namespaces").read_text().splitlines():
+            namespace, call = json.loads(line)
+            seen.setdefault(call, set()).add(namespace)
+        return seen
 
     def log(self, event: list[str]) -> None:
         with Path(f"{self.state}.calls").open("a") as log:
@@ -200,6 +211,13 @@ def test_release_goes_to_the_idle_slot_after_migrations_then_switches(
     positions = [next(i for i, c in enumerate(calls) if c.startswith(step)) for step in order]
     assert positions == sorted(positions), calls
     assert all("-n" not in c or c.index("-n") == 0 for c in cluster.calls())
+    # The executor is watched in its own namespace; apply -k sends objects of both namespaces.
+    app, sandbox = namespaces(REPO / "k8s", "prod")
+    made_in = cluster.namespaces()
+    assert made_in["rollout status deployment/executor"] == {sandbox}
+    assert [ns for call, ns in made_in.items() if call.startswith("apply -k")] == [{""}]
+    assert made_in["rollout status deployment/api-green"] == {app}
+    assert made_in["patch service api"] == {app}
     [entry] = load(tmp_path / "state", env="prod", target="k8s")
     assert (entry.status, entry.digest) == ("deployed", "sha256:" + "b" * 64)
     assert cluster.now["annotations"] == {

@@ -6,7 +6,16 @@ import ipaddress
 
 import pytest
 
-from tests.unit.k8s_manifests import OVERLAYS, Doc, build, find, of_kind, pod_template, workloads
+from tests.unit.k8s_manifests import (
+    OVERLAYS,
+    Doc,
+    build,
+    find,
+    namespace_of,
+    of_kind,
+    pod_template,
+    workloads,
+)
 
 SLOTS = ("blue", "green")
 PRIVATE = [ipaddress.IPv4Network(n) for n in ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16")]
@@ -37,8 +46,8 @@ def test_service_serves_one_slot_and_preview_the_other(overlay: str) -> None:
     docs = build(overlay)
     active, idle = slot_of(docs, "api"), slot_of(docs, "api-preview")
     assert {active, idle} == set(SLOTS)
-    backend = find(docs, "Ingress", "nox")["spec"]["rules"][0]["http"]["paths"][0]["backend"]
-    assert backend["service"]["name"] == "api"
+    [rule] = find(docs, "HTTPRoute", "nox")["spec"]["rules"]
+    assert [(b["name"], b["port"]) for b in rule["backendRefs"]] == [("api", 8000)]
 
 
 @pytest.mark.parametrize("overlay", OVERLAYS)
@@ -79,25 +88,35 @@ def policies_for(docs: list[Doc], app: str, direction: str) -> list[Doc]:
 
 
 def peer_label(peer: Doc) -> str:
+    """``app`` (same namespace), ``namespace/app`` or ``namespace/*``, or ``ipBlock``."""
     if "ipBlock" in peer:
         return "ipBlock"
-    if "podSelector" in peer and "namespaceSelector" not in peer:
-        return str(peer["podSelector"]["matchLabels"]["app.kubernetes.io/name"])
-    namespace = peer["namespaceSelector"]["matchLabels"]["kubernetes.io/metadata.name"]
     pods = peer.get("podSelector", {}).get("matchLabels", {})
-    return f"{namespace}/{pods.get('k8s-app', '*')}"
+    app = pods.get("app.kubernetes.io/name") or pods.get("k8s-app", "*")
+    if "namespaceSelector" not in peer:
+        return str(app)
+    namespace = peer["namespaceSelector"]["matchLabels"]["kubernetes.io/metadata.name"]
+    return f"{namespace}/{app}"
 
 
 @pytest.mark.parametrize("overlay", OVERLAYS)
 def test_everything_is_denied_unless_a_policy_allows_it(overlay: str) -> None:
-    deny = find(build(overlay), "NetworkPolicy", "default-deny")["spec"]
-    assert deny == {"podSelector": {}, "policyTypes": ["Ingress", "Egress"]}
+    docs = build(overlay)
+    denying = {
+        doc["metadata"]["namespace"]
+        for doc in of_kind(docs, "NetworkPolicy")
+        if doc["metadata"]["name"] == "default-deny"
+        and doc["spec"] == {"podSelector": {}, "policyTypes": ["Ingress", "Egress"]}
+    }
+    assert denying == {doc["metadata"]["name"] for doc in of_kind(docs, "Namespace")}
 
 
 @pytest.mark.parametrize("overlay", OVERLAYS)
 def test_api_reaches_only_postgres_redis_executor_in_cluster(overlay: str) -> None:
+    docs = build(overlay)
+    sandbox = namespace_of(docs, "Deployment", "executor")
     reached: dict[str, set[int]] = {}
-    for policy in policies_for(build(overlay), "nox-api", "Egress"):
+    for policy in policies_for(docs, "nox-api", "Egress"):
         for rule in policy["spec"]["egress"]:
             for peer in rule["to"]:
                 ports = {p["port"] for p in rule["ports"]}
@@ -110,7 +129,7 @@ def test_api_reaches_only_postgres_redis_executor_in_cluster(overlay: str) -> No
     assert reached == {
         "postgres": {5432},
         "redis": {6379},
-        "nox-executor": {8001},
+        f"{sandbox}/nox-executor": {8001},
         "kube-system/kube-dns": {53},
         "ipBlock": {443},
     }
@@ -122,14 +141,20 @@ def test_executor_has_no_egress_and_only_api_and_monitoring_reach_it(overlay: st
     assert policies_for(docs, "nox-executor", "Egress") == []
     [ingress] = policies_for(docs, "nox-executor", "Ingress")
     peers = {peer_label(p) for rule in ingress["spec"]["ingress"] for p in rule["from"]}
-    assert peers == {"nox-api", "monitoring/*"}
+    api = namespace_of(docs, "Deployment", "api-blue")
+    assert peers == {f"{api}/nox-api", "monitoring/*"}
+    sandbox = namespace_of(docs, "Deployment", "executor")
+    in_sandbox = [
+        d for d in of_kind(docs, "NetworkPolicy") if d["metadata"]["namespace"] == sandbox
+    ]
+    assert {d["metadata"]["name"] for d in in_sandbox} == {"default-deny", "executor-ingress"}
 
 
 @pytest.mark.parametrize("overlay", OVERLAYS)
-def test_api_is_reached_from_the_ingress_controller_and_monitoring_only(overlay: str) -> None:
+def test_api_is_reached_from_the_gateway_and_monitoring_only(overlay: str) -> None:
     [ingress] = policies_for(build(overlay), "nox-api", "Ingress")
     peers = {peer_label(p) for rule in ingress["spec"]["ingress"] for p in rule["from"]}
-    assert peers == {"ingress-nginx/*", "monitoring/*"}
+    assert peers == {"nox-gateway/*", "monitoring/*"}
 
 
 @pytest.mark.parametrize("overlay", OVERLAYS)

@@ -31,9 +31,17 @@ def test_every_nox_variable_is_a_setting(name: str) -> None:
     assert not unknown
 
 
-def test_secret_files_become_settings_through_the_wrapper() -> None:
+def test_secret_files_are_read_by_the_settings_and_the_postgres_image() -> None:
     nox_secrets = {s for s in STACK["secrets"] if s.startswith("nox_")}
     assert {s.removeprefix("nox_") for s in nox_secrets} <= FIELDS
+    for name in ("api", "migrate"):  # no wrapper exports them: the settings read the files
+        assert SERVICES[name]["command"][0] == "nox", name
+        assert "configs" not in SERVICES[name], name
+    postgres = SERVICES["postgres"]
+    assert "entrypoint" not in postgres
+    assert postgres["environment"]["POSTGRES_PASSWORD_FILE"] == "/run/secrets/postgres_password"
+    assert postgres["secrets"] == ["postgres_password"]
+    assert not (REPO / "swarm" / "secrets-env.sh").exists()
     init = (REPO / "deploy" / "__main__.py").read_text()
     for secret in STACK["secrets"].values():
         suffix = secret["name"].split("}-", 1)[1]

@@ -2,7 +2,24 @@
 # A short re-implementation of the official postgres entrypoint: POSTGRES_USER,
 # POSTGRES_PASSWORD, POSTGRES_DB, POSTGRES_INITDB_ARGS, POSTGRES_HOST_AUTH_METHOD and
 # /docker-entrypoint-initdb.d/*.sql|*.sh on first start; runs as user postgres (gosu).
+# Like the official image, each of POSTGRES_PASSWORD, POSTGRES_USER, POSTGRES_DB and
+# POSTGRES_INITDB_ARGS may instead be given as VAR_FILE, a file holding the value (Docker and
+# Kubernetes secrets), never both.
 set -Eeo pipefail
+file_env() {
+    local var="$1" file_var="${1}_FILE"
+    if [ "${!var:-}" ] && [ "${!file_var:-}" ]; then
+        echo >&2 "error: both $var and $file_var are set (but are exclusive)"
+        exit 1
+    fi
+    if [ "${!file_var:-}" ]; then
+        export "$var"="$(< "${!file_var}")"
+        unset "$file_var"
+    fi
+}
+for var in POSTGRES_PASSWORD POSTGRES_USER POSTGRES_DB POSTGRES_INITDB_ARGS; do
+    file_env "$var"
+done
 if [ "${1:0:1}" = '-' ]; then set -- postgres "$@"; fi
 if [ "$1" = 'postgres' ] && [ "$(id -u)" = '0' ]; then
     mkdir -p "$PGDATA" /var/run/postgresql
