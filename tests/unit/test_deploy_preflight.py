@@ -63,7 +63,7 @@ def test_1_30_with_gates_off_is_refused_naming_each_missing_piece(tmp_path: Path
     assert "dropped hostUsers: false" in refusal and "UserNamespacesSupport" in refusal
     assert "dropped procMount: Unmasked from container(s) executor" in refusal
     assert "ProcMountType" in refusal
-    assert "namespace nox-staging enforces Pod Security 'baseline'" in refusal
+    assert "namespace nox-staging-sandbox enforces Pod Security 'baseline'" in refusal
     executor_node = "ip-10-0-2-41.eu-west-1.compute.internal"
     assert f"node {executor_node} runs containerd://1.7.22" in refusal
     assert f"node {executor_node} is not labelled {SECCOMP_LABEL}=" in refusal
@@ -83,7 +83,7 @@ def test_1_33_is_allowed_and_the_dry_run_submits_the_rendered_executor_pod(
     assert "server v1.33.2" in done.stdout
     [dry_run] = [c for c in calls(tmp_path) if c["args"][0] == "create"]  # type: ignore[index]
     assert dry_run["args"][:3] == [  # type: ignore[index]
-        "create", "--raw", "/api/v1/namespaces/nox-staging/pods?dryRun=All",
+        "create", "--raw", "/api/v1/namespaces/nox-staging-sandbox/pods?dryRun=All",
     ]  # fmt: skip
     body = dry_run["body"]
     assert isinstance(body, dict)
