@@ -98,7 +98,7 @@ def test_prod_reads_its_namespace_from_the_manifests(tmp_path: Path) -> None:
     done = preflight(tmp_path, ANSWERS / "v1.33", env="prod")
     assert done.returncode == 0, done.stderr
     asked = [c["args"] for c in calls(tmp_path)]
-    assert ["get", "--raw", "/api/v1/namespaces/nox"] in asked
+    assert ["get", "--raw", "/api/v1/namespaces/nox-sandbox"] in asked  # the executor's own
 
 
 def test_a_node_with_an_older_profile_is_refused(tmp_path: Path) -> None:
