@@ -10,6 +10,7 @@ import os
 import secrets
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 
@@ -31,11 +32,34 @@ RUNTIME_TAG = f"{PREFIX}/nox:test"
 TEST_SOURCE = "https://example.invalid/nox"  # the OCI source label the test build carries
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    here = os.path.dirname(__file__)
+def xdist_groups(items: list[pytest.Item]) -> dict[Path, str]:
+    """The pytest-xdist group of each container test module (CONTRIBUTING.md, "Parallel tests").
+
+    A group's tests run on one worker, in file order. The single-node Swarm takes one deploy
+    at a time, so every module that uses it (through tests/container/swarm_support.py) is one
+    group; the modules on the compose `stack` session fixture are one group (one stack, not one
+    per worker); any other module is a group of its own, since its module-scoped fixtures hold
+    engine state (images, containers) that its tests share.
+    """
+    groups: dict[Path, str] = {}
     for item in items:
-        if str(item.path).startswith(here):
-            item.add_marker(pytest.mark.container)
+        path = Path(item.path)
+        if "swarm_support" in path.read_text():
+            groups[path] = "container-swarm"
+        elif "stack" in getattr(item, "fixturenames", ()):
+            groups[path] = "container-stack"
+        else:
+            groups.setdefault(path, f"container-{path.stem}")
+    return groups
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    here = Path(__file__).parent
+    mine = [item for item in items if Path(item.path).is_relative_to(here)]
+    groups = xdist_groups(mine)
+    for item in mine:
+        item.add_marker(pytest.mark.container)
+        item.add_marker(pytest.mark.xdist_group(groups[Path(item.path)]))
 
 
 @pytest.fixture(scope="session")

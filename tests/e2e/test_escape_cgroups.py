@@ -20,11 +20,18 @@ import pytest
 from app.sandbox.cgroups import detect
 from app.sandbox.limits import default_limits
 from app.settings import ENV_PREFIX, SandboxLimits
-from tests.e2e.sandbox_rig import Rig, processes_with, require_bwrap, rig_fixture, traversable_dir  # noqa: F401
+from tests.e2e.sandbox_rig import (  # noqa: F401
+    CPU_BOUND,
+    Rig,
+    processes_with,
+    require_bwrap,
+    rig_fixture,
+    traversable_dir,
+)
 from tests.prereq import require
 from tests.services import free_port, wait_for_port
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, CPU_BOUND]
 
 REPO = Path(__file__).resolve().parents[2]
 CGROUP_ROOT = Path("/sys/fs/cgroup")
