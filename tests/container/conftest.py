@@ -6,11 +6,13 @@ Every test here talks to the real Docker engine. The base images are the air-gap
 
 from __future__ import annotations
 
+import inspect
 import os
 import secrets
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from types import ModuleType
 
 import pytest
 
@@ -32,34 +34,31 @@ RUNTIME_TAG = f"{PREFIX}/nox:test"
 TEST_SOURCE = "https://example.invalid/nox"  # the OCI source label the test build carries
 
 
-def xdist_groups(items: list[pytest.Item]) -> dict[Path, str]:
-    """The pytest-xdist group of each container test module (CONTRIBUTING.md, "Parallel tests").
+def xdist_group(module: ModuleType) -> str:
+    """The pytest-xdist group of a container test module (CONTRIBUTING.md, "Parallel tests").
 
     A group's tests run on one worker, in file order. The single-node Swarm takes one deploy
     at a time, so every module that uses it (through tests/container/swarm_support.py) is one
-    group; the modules on the compose `stack` session fixture are one group (one stack, not one
-    per worker); any other module is a group of its own, since its module-scoped fixtures hold
-    engine state (images, containers) that its tests share.
+    group; the modules whose tests take the compose `stack` session fixture are one group (one
+    stack, not one per worker); any other module is a group of its own, since its
+    module-scoped fixtures hold engine state (images, containers) that its tests share.
     """
-    groups: dict[Path, str] = {}
-    for item in items:
-        path = Path(item.path)
-        if "swarm_support" in path.read_text():
-            groups[path] = "container-swarm"
-        elif "stack" in getattr(item, "fixturenames", ()):
-            groups[path] = "container-stack"
-        else:
-            groups.setdefault(path, f"container-{path.stem}")
-    return groups
+    if any(getattr(value, "__name__", "") == "tests.container.swarm_support"
+           or getattr(value, "__module__", "") == "tests.container.swarm_support"
+           for value in vars(module).values()):  # fmt: skip
+        return "container-swarm"
+    tests = [f for name, f in vars(module).items() if name.startswith("test_") and callable(f)]
+    if any("stack" in inspect.signature(f).parameters for f in tests):
+        return "container-stack"
+    return f"container-{module.__name__.rsplit('.', 1)[-1]}"
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    here = Path(__file__).parent
-    mine = [item for item in items if Path(item.path).is_relative_to(here)]
-    groups = xdist_groups(mine)
-    for item in mine:
+# Marked as each item is collected: pytest-xdist turns xdist_group marks into groups in its own
+# pytest_collection_modifyitems, which may run before a conftest's.
+def pytest_itemcollected(item: pytest.Item) -> None:
+    if isinstance(item, pytest.Function) and Path(item.path).is_relative_to(Path(__file__).parent):
         item.add_marker(pytest.mark.container)
-        item.add_marker(pytest.mark.xdist_group(groups[Path(item.path)]))
+        item.add_marker(pytest.mark.xdist_group(xdist_group(item.module)))
 
 
 @pytest.fixture(scope="session")
