@@ -20,6 +20,12 @@ from pathlib import Path
 STARTUP_DEADLINE_S = 90.0
 
 
+def coverage_env() -> dict[str, str]:
+    """This process's COVERAGE_* variables, for a child started with a clean environment: under
+    `task test` it then records its coverage like every other process (pyproject.toml)."""
+    return {k: v for k, v in os.environ.items() if k.startswith("COVERAGE_")}
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
