@@ -56,5 +56,11 @@ def bound_postgres() -> BoundPostgres | None:
 
 
 def bound_redis() -> BoundRedis | None:
+    """The bound server, on a database of this pytest-xdist worker's own (gw0 -> 0, gw1 -> 1, ...):
+    the tests flush their database before each test, and workers share the one server."""
     url = os.environ.get(REDIS_ENV, "")
-    return BoundRedis(url) if url else None
+    if not url:
+        return None
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw")
+    parts = urlsplit(url)
+    return BoundRedis(urlunsplit((parts.scheme, parts.netloc, f"/{int(worker)}", "", "")))

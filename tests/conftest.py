@@ -81,11 +81,12 @@ def redis_srv() -> Iterator[RedisServer | BoundRedis]:
 
 @pytest.fixture
 async def redis_url(redis_srv: RedisServer | BoundRedis) -> AsyncIterator[str]:
-    """The session's Redis, flushed before each test."""
+    """The session's Redis, its database flushed before each test (a bound server is shared by
+    the xdist workers, each on its own database: tests/bound_services.py)."""
     from redis.asyncio import Redis
 
     client = Redis.from_url(redis_srv.url)
-    await client.flushall()
+    await client.flushdb()
     await client.aclose()
     yield redis_srv.url
 

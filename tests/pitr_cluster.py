@@ -125,6 +125,8 @@ def kill_hard(server: PostgresServer) -> None:
     """SIGKILL the postmaster and every backend, as a host losing power would."""
     pid = int((server.data_dir / "postmaster.pid").read_text().split()[0])
     children = subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True).stdout
-    for each in [pid, *map(int, children.split())]:
-        with contextlib.suppress(ProcessLookupError):  # a backend that ended since pgrep
+    os.kill(pid, signal.SIGKILL)
+    for each in map(int, children.split()):
+        # a backend may have ended between pgrep and now (seen under parallel load)
+        with contextlib.suppress(ProcessLookupError):
             os.kill(each, signal.SIGKILL)

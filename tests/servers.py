@@ -13,7 +13,7 @@ from pathlib import Path
 
 import httpx
 
-from tests.services import free_port
+from tests.services import STARTUP_DEADLINE_S, free_port
 
 
 @dataclass
@@ -46,7 +46,9 @@ def nox_command(*args: str, env: dict[str, str]) -> str:
 
 
 @contextmanager
-def nox_serve(env: dict[str, str], log_dir: Path, *, timeout_s: float = 30) -> Iterator[NoxProcess]:
+def nox_serve(
+    env: dict[str, str], log_dir: Path, *, timeout_s: float = STARTUP_DEADLINE_S
+) -> Iterator[NoxProcess]:
     """Start ``nox serve`` with ``env`` on a free port and wait until /healthz answers."""
     port = free_port()
     log_path = log_dir / f"nox-{port}.log"

@@ -14,6 +14,17 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+# How long a server the tests start may take to answer. Generous on purpose: under `task test`
+# every Python process starts with coverage's tracer, next to parallel xdist workers on two
+# cores, and a deadline is no performance assertion (bench/ measures speed).
+STARTUP_DEADLINE_S = 90.0
+
+
+def coverage_env() -> dict[str, str]:
+    """This process's COVERAGE_* variables, for a child started with a clean environment: under
+    `task test` it then records its coverage like every other process (pyproject.toml)."""
+    return {k: v for k, v in os.environ.items() if k.startswith("COVERAGE_")}
+
 
 def free_port() -> int:
     with socket.socket() as sock:
@@ -21,7 +32,7 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def wait_for_port(port: int, timeout_s: float = 15.0) -> None:
+def wait_for_port(port: int, timeout_s: float = STARTUP_DEADLINE_S) -> None:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         with socket.socket() as sock:

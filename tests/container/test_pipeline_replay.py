@@ -125,16 +125,19 @@ def test_smoke_passes_against_a_running_nox(
         assert f'"path": "{route}"' in served or route in served, route
 
 
-def test_test_runs_unit_and_integration_next_to_its_services_and_returns_junit(
+def test_test_runs_integration_next_to_its_services_and_returns_junit(
     replayer: Replayer, tmp_path: Path
 ) -> None:
-    report = asyncio.run(ci().test(["unit", "integration"]))
+    # The integration tier alone: it is the one that needs the bound services. The unit tier
+    # adds no wiring to prove and already runs natively in the same CI (replayed together,
+    # the two took 413 s of a 29-minute sequential run on a loaded 2-core machine).
+    report = asyncio.run(ci().test(["integration"]))
     reports = replayer.export(report, tmp_path / "reports")
     outcome = (reports / "outcome").read_text().strip()
     suites = ET.parse(reports / "junit.xml").getroot()  # noqa: S314 - our own run's report
     cases = suites.findall(".//testcase")
     integration = [c for c in cases if c.get("classname", "").startswith("tests.integration")]
-    assert len(cases) > 300 and len(integration) > 20
+    assert len(integration) > 20 and len(integration) == len(cases)
     # The integration tier ran against the bound PostgreSQL service, not servers of its own.
     assert any("postgres" in line for line in replayer.log if line.startswith("service "))
     assert outcome == "passed", outcome + "\n" + replayer.container_log_tail()

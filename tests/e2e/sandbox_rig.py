@@ -22,6 +22,11 @@ from app.settings import QuotaLimits, SandboxBackend, SandboxLimits, Settings
 from tests.conftest import app_client, make_settings, make_token
 from tests.prereq import require, require_binary
 
+# Sandbox tests that burn whole cores or measure CPU time against the wall clock: one xdist
+# worker runs them one after another, so they do not starve each other (CONTRIBUTING.md,
+# "Parallel tests").
+CPU_BOUND = pytest.mark.xdist_group("e2e-cpu-bound")
+
 SUITE_LIMITS = SandboxLimits(cpu_s=1.0, wall_s=5.0)
 
 

@@ -22,9 +22,9 @@ from app.sandbox.interface import (
 from app.sandbox.limits import default_limits
 from app.settings import QuotaLimits, SandboxBackend
 from tests.conftest import make_settings
-from tests.e2e.sandbox_rig import SUITE_LIMITS, require_bwrap, traversable_dir
+from tests.e2e.sandbox_rig import CPU_BOUND, SUITE_LIMITS, require_bwrap, traversable_dir
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, CPU_BOUND]
 
 MIB = 1024 * 1024
 FILE_LIMIT = SUITE_LIMITS.file_size_bytes  # 16 MiB

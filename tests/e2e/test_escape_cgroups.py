@@ -20,11 +20,18 @@ import pytest
 from app.sandbox.cgroups import detect
 from app.sandbox.limits import default_limits
 from app.settings import ENV_PREFIX, SandboxLimits
-from tests.e2e.sandbox_rig import Rig, processes_with, require_bwrap, rig_fixture, traversable_dir  # noqa: F401
+from tests.e2e.sandbox_rig import (  # noqa: F401
+    CPU_BOUND,
+    Rig,
+    processes_with,
+    require_bwrap,
+    rig_fixture,
+    traversable_dir,
+)
 from tests.prereq import require
-from tests.services import free_port, wait_for_port
+from tests.services import coverage_env, free_port, wait_for_port
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, CPU_BOUND]
 
 REPO = Path(__file__).resolve().parents[2]
 CGROUP_ROOT = Path("/sys/fs/cgroup")
@@ -90,6 +97,7 @@ async def test_eight_spinning_processes_stop_at_the_runs_summed_cpu_limit(rig: R
 
 def executor_env(port: int, secret: str, data: Path, workspaces: Path) -> dict[str, str]:
     return {
+        **coverage_env(),
         "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
         f"{ENV_PREFIX}EXECUTOR_SECRET": secret,
         f"{ENV_PREFIX}SANDBOX_BACKEND": "bwrap",
@@ -113,7 +121,12 @@ def start_executor(env: dict[str, str]) -> subprocess.Popen[bytes]:
     process = subprocess.Popen(
         [sys.executable, "-m", "app.cli", "executor", "--port", str(port)], cwd=REPO, env=env
     )
-    wait_for_port(port)
+    try:
+        wait_for_port(port)
+    except BaseException:
+        process.kill()  # never leave an executor behind the failed test
+        process.wait()
+        raise
     return process
 
 

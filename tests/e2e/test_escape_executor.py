@@ -25,7 +25,7 @@ from app.sandbox.remote import RemoteExecutor
 from app.settings import ENV_PREFIX, SandboxBackend
 from tests.conftest import app_client, make_settings, make_token
 from tests.e2e.sandbox_rig import require_bwrap, traversable_dir
-from tests.services import free_port, wait_for_port
+from tests.services import coverage_env, free_port, wait_for_port
 
 pytestmark = pytest.mark.e2e
 
@@ -41,6 +41,7 @@ class ExecutorProcess:
 
 def start_executor(port: int, secret: str, data: Path, workspaces: Path) -> ExecutorProcess:
     env = {
+        **coverage_env(),
         "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
         f"{ENV_PREFIX}EXECUTOR_SECRET": secret,
         f"{ENV_PREFIX}SANDBOX_BACKEND": "bwrap",

@@ -7,9 +7,9 @@ import secrets
 
 import pytest
 
-from tests.e2e.sandbox_rig import Rig, processes_with, rig_fixture  # noqa: F401
+from tests.e2e.sandbox_rig import CPU_BOUND, Rig, processes_with, rig_fixture  # noqa: F401
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, CPU_BOUND]
 
 FORK_COUNT = """
 import os, sys, time

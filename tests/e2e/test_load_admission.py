@@ -14,9 +14,9 @@ import pytest
 
 from app.settings import QuotaLimits, SandboxBackend, SandboxLimits, Settings
 from tests.conftest import app_client, make_settings, make_token
-from tests.e2e.sandbox_rig import require_bwrap, traversable_dir
+from tests.e2e.sandbox_rig import CPU_BOUND, require_bwrap, traversable_dir
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, CPU_BOUND]
 
 BURN = "while True: pass"
 CPU_S = 1.0

@@ -75,7 +75,7 @@ def start_nox(workdir: Path) -> tuple[subprocess.Popen[bytes], int]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("NOX_")}
     env |= {"NOX_ENV": "development", "NOX_DATA_DIR": str(workdir / "data"), "NOX_PORT": str(port)}
     process = start([str(nox), "serve"], workdir / "nox.log", env)
-    wait_for_port(port, timeout_s=30)
+    wait_for_port(port)
     return process, port
 
 
@@ -204,7 +204,7 @@ def test_prometheus_scrapes_nox_and_pages_api_down_when_it_stops(
             )
         )
         prom = f"http://127.0.0.1:{prom_port}"
-        wait_for_port(prom_port, timeout_s=30)
+        wait_for_port(prom_port)
 
         poll("api target up", lambda: query(prom, 'up{job="nox-api"} == 1'))
         first_sample = time.monotonic() - started

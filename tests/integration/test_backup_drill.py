@@ -121,7 +121,7 @@ async def test_drill_backup_destroy_restore_every_row_equal(drill_settings: Sett
 
     # disaster: the schema and every Redis key are gone
     psql(settings.database_url, "DROP SCHEMA public CASCADE; CREATE SCHEMA public")
-    Redis.from_url(settings.redis_url).flushall()
+    Redis.from_url(settings.redis_url).flushdb()
     assert table_dump(settings.database_url) == {}
 
     restored = nox(settings, "restore", str(backup), "--yes")
@@ -248,7 +248,7 @@ async def test_restore_never_resurrects_revoked_credentials(drill_settings: Sett
         (await session.get(User, bob.id)).is_active = False  # type: ignore[union-attr]
     await revoke_session(store=store, session_id=session_id)
     epoch_before = redis.get(EPOCH_KEY)
-    redis.flushall()
+    redis.flushdb()
     redis.set("q:rate:new", 1)  # a key the backup never saw: left as it is
     time.sleep(2)
 

@@ -41,6 +41,24 @@ def commands(task: str) -> list[str]:
     ]
 
 
+def subtasks(task: str) -> list[str]:
+    """The tasks ``task`` runs, directly or as a timed phase (``scripts/phase.sh NAME task X``)."""
+    found = []
+    for c in commands(task):
+        words = c.split()
+        if words[:1] == ["scripts/phase.sh"] and words[2:3] == ["task"]:
+            found.append(words[3])
+        elif len(words) == 1:
+            found.append(c)
+    return found
+
+
+def test_test_task_times_each_phase() -> None:
+    """`.ci/run` prints install, lint, pytest and coverage timings: each is a phase."""
+    assert subtasks("test") == ["lint", "test:pytest", "coverage"]
+    assert all(c.startswith("scripts/phase.sh ") for c in commands("test"))
+
+
 def test_lint_runs_every_validator_the_issue_names() -> None:
     subtasks = {c for c in commands("lint") if c.startswith("lint:")}
     assert subtasks == {"lint:ci", "lint:docker", "lint:shell", "lint:workflows", "lint:k8s",
@@ -60,7 +78,7 @@ def test_pipeline_runs_the_same_tasks_a_laptop_runs() -> None:
     assert graph.execs(toolbox.lint_container(dag.directory()))[-1] == ["task", "lint"]
     pytest_task = graph.execs(suite.suite_container(dag.directory()))[-1]
     assert pytest_task[:3] == ["task", "--exit-code", "test:pytest"]
-    assert "test:pytest" in commands("test")  # `task test` = lint + the same pytest task
+    assert "test:pytest" in subtasks("test")  # `task test` = lint + the same pytest task
     (invocation,) = [c for c in commands("test:pytest") if "pytest" in c]
     assert "--junitxml={{.JUNIT}}" in invocation and "{{.CLI_ARGS}}" in invocation
 
