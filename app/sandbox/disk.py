@@ -21,6 +21,7 @@ import os
 import select
 import stat
 import threading
+import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -32,6 +33,7 @@ from inotify_simple import INotify, flags
 from app.sandbox.interface import WorkspaceUsage
 
 UPLOAD_PREFIX = ".nox-upload-"  # the file endpoints' temporary names, never counted
+CLOCK_REALTIME_COARSE = 5  # Linux's clock id; the time module does not name it
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 # Size changes come with MODIFY (write, truncate, fallocate); names with the rest.
 _EVENTS = (
@@ -159,6 +161,10 @@ class DiskWatch:
         self._thread: threading.Thread | None = None
         self._on_exceed: Callable[[], None] = lambda: None
         self._root_fd = os.open(index.root, _DIR_FLAGS)
+        # Anything changed after this is the run's. The kernel stamps files from its coarse
+        # clock, which lags time.time_ns() by up to a tick: compare like with like.
+        self._started_ns = time.clock_gettime_ns(CLOCK_REALTIME_COARSE)
+        self._before = set(index.files) | index.dirs  # never counted as made by the run
         for folder in sorted(index.dirs):
             self._watch(folder)
 
@@ -184,9 +190,10 @@ class DiskWatch:
         """Each path once per batch, however many writes it saw: 10,000 new files cost
         10,000 looks, not one per event."""
         changed: dict[str, None] = {}
+        overflowed = False
         for event in events:
             if event.mask & flags.Q_OVERFLOW:
-                self.dirty = True
+                overflowed = True
                 continue
             folder = self._folders.get(event.wd)
             if folder is None or not event.name:
@@ -200,6 +207,41 @@ class DiskWatch:
                 changed[relative] = None
         for relative in changed:
             self._account(relative)
+        if overflowed:
+            self._recount()
+
+    def _recount(self) -> None:
+        """The kernel's event queue overflowed and events were lost: the tally is read back
+        from the disk, new folders are watched, and what the run made (changed since it
+        started) is ordered by change time, so a trim still removes the newest first."""
+        self.dirty = True
+        files: dict[str, int] = {}
+        dirs = {""}
+        made: list[tuple[int, str]] = []
+        for top, folders, names, dir_fd in os.fwalk(dir_fd=self._root_fd, follow_symlinks=False):
+            prefix = "" if top == "." else os.path.normpath(top) + "/"
+            for name in (*folders, *names):
+                with contextlib.suppress(OSError):
+                    info = os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
+                    new = prefix + name not in self._before
+                    if new and info.st_ctime_ns >= self._started_ns:
+                        made.append((info.st_ctime_ns, prefix + name))
+                    if stat.S_ISDIR(info.st_mode):
+                        dirs.add(prefix + name)
+                    elif stat.S_ISREG(info.st_mode) and not name.startswith(UPLOAD_PREFIX):
+                        files[prefix + name] = info.st_size
+        for gone in set(self._seen) | set(self.index.files):
+            if gone not in files:
+                self._seen[gone] = None
+        self._seen.update(files)
+        self.touched.update(self._seen)
+        for folder in dirs - self.index.dirs:
+            self._watch(folder)
+        self.index.dirs = dirs
+        self._bytes = sum(files.values())
+        self._files = len(files) + len(dirs) - 1
+        self.peak_bytes = max(self.peak_bytes, self._bytes)
+        self.created = [relative for _, relative in sorted(made)]
 
     def _folder_event(self, relative: str, mask: int) -> None:
         if mask & (flags.MOVED_FROM | flags.MOVED_TO):
@@ -212,13 +254,17 @@ class DiskWatch:
             for inside in self._scan(relative):  # written before the watch was in place
                 self._account(inside)
 
-    def _scan(self, folder: str) -> Iterator[str]:
+    def _scan(self, folder: str, found: list[str] | None = None) -> Iterator[str]:
+        """The files under ``folder``; its folders are counted and watched (and listed in
+        ``found``)."""
         with contextlib.suppress(OSError):
             for top, dirs, names, _fd in os.fwalk(
                 folder, dir_fd=self._root_fd, follow_symlinks=False
             ):
                 for name in dirs:
                     self._add_folder(os.path.join(top, name))
+                    if found is not None:
+                        found.append(os.path.join(top, name))
                 yield from (os.path.join(top, name) for name in names)
 
     def _add_folder(self, relative: str) -> None:
@@ -277,8 +323,8 @@ class DiskWatch:
                 continue
             done.add(relative)
             if relative in self.index.dirs:
-                inside = list(self._scan(relative))  # its files, and its folders counted
-                folders = [d for d in self.index.dirs if d.startswith(relative + "/")]
+                folders: list[str] = []
+                inside = list(self._scan(relative, folders))  # its files, and its folders
                 remove(relative)
                 for path in inside:
                     self._account(path)
