@@ -6,7 +6,6 @@ Every test here talks to the real Docker engine. The base images are the air-gap
 
 from __future__ import annotations
 
-import inspect
 import os
 import secrets
 import subprocess
@@ -15,7 +14,6 @@ import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from types import ModuleType
 
 import pytest
 
@@ -38,23 +36,10 @@ POSTGRES_TAG = f"{PREFIX}/nox-postgres:test"
 TEST_SOURCE = "https://example.invalid/nox"  # the OCI source label the test build carries
 
 
-def xdist_group(module: ModuleType) -> str:
-    """The pytest-xdist group of a container test module (CONTRIBUTING.md, "Parallel tests").
-
-    A group's tests run on one worker, in file order. The single-node Swarm takes one deploy
-    at a time, so every module that uses it (through tests/container/swarm_support.py) is one
-    group; the modules whose tests take the compose `stack` session fixture are one group (one
-    stack, not one per worker); any other module is a group of its own, since its
-    module-scoped fixtures hold engine state (images, containers) that its tests share.
-    """
-    if any(getattr(value, "__name__", "") == "tests.container.swarm_support"
-           or getattr(value, "__module__", "") == "tests.container.swarm_support"
-           for value in vars(module).values()):  # fmt: skip
-        return "container-swarm"
-    tests = [f for name, f in vars(module).items() if name.startswith("test_") and callable(f)]
-    if any("stack" in inspect.signature(f).parameters for f in tests):
-        return "container-stack"
-    return f"container-{module.__name__.rsplit('.', 1)[-1]}"
+# Every container test runs on one worker, one after another: Docker builds, stacks and the
+# Swarm on a 2-core machine do not share it well (four workers reached load 19 and Swarm rolled
+# healthy updates back on missed health checks). The other workers run the other tiers.
+CONTAINER_GROUP = "container"
 
 
 # Marked as each item is collected: pytest-xdist turns xdist_group marks into groups in its own
@@ -62,7 +47,7 @@ def xdist_group(module: ModuleType) -> str:
 def pytest_itemcollected(item: pytest.Item) -> None:
     if isinstance(item, pytest.Function) and Path(item.path).is_relative_to(Path(__file__).parent):
         item.add_marker(pytest.mark.container)
-        item.add_marker(pytest.mark.xdist_group(xdist_group(item.module)))
+        item.add_marker(pytest.mark.xdist_group(CONTAINER_GROUP))
 
 
 @pytest.fixture(scope="session")

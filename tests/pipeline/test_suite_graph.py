@@ -152,7 +152,7 @@ def test_tiers_get_the_tools_ci_installs_for_them(suite_ctr: Any) -> None:
     installs = [argv for argv in graph.execs(suite_ctr) if argv[:2] == ["apt-get", "install"]]
     assert len(installs) == 1
     for package in ("bubblewrap", "prometheus", "prometheus-alertmanager", "shellcheck",
-                    "postgresql", "pgbackrest", "procps"):  # fmt: skip
+                    "postgresql", "pgbackrest", "procps", "redis-server"):  # fmt: skip
         assert package in installs[0]
     files = {a["path"]: a["source"] for a in graph.find(suite_ctr, "withFile")}
     assert graph.images(files["/usr/local/bin/kubectl"]) == [facts.KUBECTL_IMAGE]

@@ -41,10 +41,11 @@ APP_DIR: Final = "/app"
 # shellcheck (the pipeline tier checks the workflows' run steps with it), PostgreSQL's tools
 # and a throwaway server (the backup drill restores into a fresh cluster; both found missing
 # when the replayer first ran this container), pgBackRest and pgrep (the point-in-time
-# recovery drill; pgrep found missing by the replayer too).
+# recovery drill; pgrep found missing by the replayer too), and a redis-server of its own for
+# the memory-limit test (it reconfigures its server: the bound one is shared by the workers).
 SUITE_PACKAGES: Final = (
     "bubblewrap", "prometheus", "prometheus-alertmanager", "libstdc++6", "shellcheck",
-    "postgresql", "pgbackrest", "procps",
+    "postgresql", "pgbackrest", "procps", "redis-server",
 )  # fmt: skip
 
 # What the fixtures in tests/ read to use these services instead of starting their own.
