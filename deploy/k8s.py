@@ -26,12 +26,11 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-
-import yaml
 
 from deploy import preflight
 from deploy.smoke import SmokeFailed, smoke
@@ -48,7 +47,12 @@ def namespaces(k8s_dir: Path, env: str) -> tuple[str, str]:
     found = []
     for part in ("app", "sandbox"):
         path = k8s_dir / "overlays" / env / part / "kustomization.yaml"
-        found.append(str(yaml.safe_load(path.read_text())["namespace"]))
+        # The top-level `namespace:` line, read without PyYAML: deploy/ runs on the standard
+        # library alone (the Dagger deploy container has no third-party packages).
+        match = re.search(r"^namespace:\s*[\"']?([a-z0-9-]+)[\"']?\s*$", path.read_text(), re.M)
+        if match is None:
+            raise ValueError(f"{path} names no namespace (a top-level `namespace:` line)")
+        found.append(match.group(1))
     return found[0], found[1]
 
 
