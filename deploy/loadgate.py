@@ -160,11 +160,14 @@ def run(base_url: str, tokens: list[str], *, seconds: float) -> Result:
 
 
 def gate(base_url: str, tokens: list[str], *, seconds: float, bound_ms: float) -> Result:
+    started = time.monotonic()
     result = run(base_url, tokens, seconds=seconds)
+    took = time.monotonic() - started  # warm-up round and the last paced iteration included
     p95 = result.p95()
     print(
-        f"load gate: {len(result.latencies_ms)} requests by {len(tokens)} users in {seconds:.0f} s,"
-        f" {len(result.errors)} errors, p95 {p95:.0f} ms (bound {bound_ms:.0f} ms)",
+        f"load gate: {len(result.latencies_ms)} requests by {len(tokens)} users in {seconds:.0f} s"
+        f" ({took:.1f} s in all), {len(result.errors)} errors, p95 {p95:.0f} ms"
+        f" (bound {bound_ms:.0f} ms)",
         file=sys.stderr,
         flush=True,
     )
