@@ -5,12 +5,12 @@ credential before anything runs and hands it to the deploy script as a secret fi
 from __future__ import annotations
 
 import asyncio
-import sys
 from typing import Any
 
 import pytest
 from dagger import dag
 
+from deploy import gate_policy
 from tests.pipeline import graph
 from tests.pipeline.conftest import ROOT, load
 from tests.pipeline.engine_fakes import FakeEngine
@@ -50,11 +50,6 @@ def test_staging_requires_the_gate_and_prod_leaves_it_out() -> None:
 
 def test_the_deploy_package_reads_the_same_requirement_as_the_module() -> None:
     """scripts/deploy.sh decides from the same key (deploy/gate_policy.py)."""
-    sys.path.insert(0, str(ROOT))
-    try:
-        from deploy import gate_policy
-    finally:
-        sys.path.remove(str(ROOT))
     config = environments.parse(SHIPPED)
     for name, environment in config.environments.items():
         assert gate_policy.required(name) == (environment.load_gate == "required"), name
