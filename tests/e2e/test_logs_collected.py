@@ -56,7 +56,7 @@ def collector(tmp_path: Path) -> Iterator[tuple[int, Path]]:
     port, logs = free_port(), tmp_path / "collected"
     run = tmp_path / "syslog-ng"
     run.mkdir()
-    env = {**os.environ, "LOGS_PORT": str(port), "LOGS_DIR": str(logs)}
+    env = {**os.environ, "LOGS_LISTEN": "127.0.0.1", "LOGS_PORT": str(port), "LOGS_DIR": str(logs)}
     with (tmp_path / "syslog-ng.log").open("wb") as out:
         files = ["-R", str(run / "persist"), "-p", str(run / "pid"), "-c", str(run / "ctl")]
         process = subprocess.Popen(
