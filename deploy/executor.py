@@ -82,8 +82,8 @@ def run_args(
     """The container's options. Nothing is bind-mounted from the deploying machine, which
     may reach the engine remotely (DOCKER_HOST=ssh://...): the client itself reads the
     seccomp profile and the env file and sends their contents."""
-    return [*log_args(logging),
-        "run", "--detach", "--name", name, "--restart", "unless-stopped",
+    return [
+        "run", *log_args(logging), "--detach", "--name", name, "--restart", "unless-stopped",
         "--label", f"nox.executor-of={stack}", "--label", f"nox.secrets={prefix}",
         "--network", f"{stack}_backend", "--network-alias", "executor",
         "--read-only", "--tmpfs", "/tmp", "--cap-drop", "ALL",  # noqa: S108 (container path)
