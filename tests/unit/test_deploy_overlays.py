@@ -11,6 +11,7 @@ import yaml
 from deploy import executor
 from deploy.__main__ import main
 from deploy.overlays import OVERLAYS, VARIABLE, OverlayError, chosen
+from deploy.swarm import Swarm
 
 REPO = Path(__file__).resolve().parents[2]
 SWARM = REPO / "swarm"
@@ -104,3 +105,61 @@ def test_the_executor_takes_the_api_log_driver_with_its_own_tag() -> None:
     label = executor.logging_label(driver)
     assert f"nox.logging={label}" in args and " " not in label
     assert executor.log_args(None) == []
+
+
+class RecordingSwarm(Swarm):
+    """A FAKE engine behind the real Swarm target: records each docker call and answers
+    just enough (every stack listed, every service running, nothing left to wait for)."""
+
+    calls: list[list[str]]
+
+    def run(self, *args: str, env: dict[str, str] | None = None) -> str:
+        self.calls.append([*args, *(["NOX_CONFIG_REV=" + env["NOX_CONFIG_REV"]] if env else [])])
+        answers: dict[tuple[str, ...], str] = {
+            ("stack", "ls"): f"{self.stack}\n{self.stack}-logs\n{self.stack}-exporters",
+            ("stack", "services"): f"{self.stack}-logs_logs",
+            ("service", "ls"): "1/1",
+        }
+        return answers.get(args[:2], "")
+
+    def inspect(self, service: str, template: str) -> str | None:
+        return None
+
+
+def recording(monkeypatch: pytest.MonkeyPatch, names: str) -> RecordingSwarm:
+    overlays = chosen({VARIABLE: names, "POSTGRES_PITR_IMAGE": "pg"})
+    swarm = RecordingSwarm(stack="s", stack_file=SWARM / "stack.yaml", overlays=overlays)
+    object.__setattr__(swarm, "calls", [])
+    monkeypatch.setattr(
+        executor, "remove_all", lambda docker, stack: swarm.calls.append(["executor rm"])
+    )
+    return swarm
+
+
+def test_the_collector_stack_runs_before_the_app_stack_is_deployed_with_the_overlay_files(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    swarm = recording(monkeypatch, "logs,pitr,monitoring")
+    swarm.stack_deploy(image="i", migrate_image="i", edge_image="e", replicas=1)
+    deploys = [c for c in swarm.calls if c[:2] == ["stack", "deploy"]]
+    collector = OVERLAYS["logs"].before
+    assert collector is not None
+    logs_rev = collector.config_rev()
+    assert deploys[0][-4:-1] == ["-c", str(SWARM / "logs.yaml"), "s-logs"]
+    assert deploys[0][-1] == f"NOX_CONFIG_REV={logs_rev}"
+    # waited for the collector between the two deploys
+    between = swarm.calls[swarm.calls.index(deploys[0]) : swarm.calls.index(deploys[1])]
+    assert ["service", "ls", "--filter", "name=s-logs_logs", "--format", "{{.Replicas}}"] in between
+    files = [deploys[1][i + 1] for i, arg in enumerate(deploys[1]) if arg == "-c"]
+    assert files == [str(SWARM / f) for f in ("stack.yaml", "logs-shipping.yaml", "pitr.yaml")]
+    assert deploys[1][-2] == "s" and len(deploys) == 2  # the exporters come after the rollout
+
+
+def test_remove_takes_the_exporters_first_and_the_collector_last(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    swarm = recording(monkeypatch, "")  # whatever is chosen now, every overlay stack goes
+    swarm.remove()
+    removed = [c for c in swarm.calls if c[:2] == ["stack", "rm"] or c == ["executor rm"]]
+    order = [c[-1] for c in removed]
+    assert order == ["s-exporters", "executor rm", "s", "s-logs"]
