@@ -28,7 +28,7 @@ from tests.container.swarm_support import (
     swarm_node,
 )
 
-pytestmark = pytest.mark.container
+pytestmark = [pytest.mark.container, pytest.mark.swarm]
 
 
 @pytest.fixture
