@@ -17,7 +17,7 @@ SECRET_SCHEMES: Final = ("env://", "file://")
 TARGETS: Final = ("swarm", "k8s")
 # [environments.X.settings]: non-secret variables of scripts/deploy.sh (NOX_STACK, NOX_EDGE_PORT,
 # NOX_EDGE_IMAGE, ...; the list is in deploy/__main__.py). Credentials never go here.
-SETTING_NAME: Final = re.compile(r"^(NOX|POSTGRES|REDIS)_[A-Z0-9_]+$")
+SETTING_NAME: Final = re.compile(r"^(NOX|POSTGRES|REDIS|LOGS)_[A-Z0-9_]+$")
 # load_gate: "required" (a deploy without the gate users' tokens is refused before anything is
 # applied) or "optional" (the default: the gate runs when tokens are given). deploy/gate_policy.py
 # reads the same key for scripts/deploy.sh; tests/pipeline/test_load_gate.py holds them together.
@@ -159,7 +159,7 @@ def _settings(table: object, where: str) -> tuple[tuple[str, str], ...]:
         if not SETTING_NAME.match(name) or not isinstance(value, str | int):
             raise ConfigError(
                 f"{CONFIG_PATH}: [{where}] {name}: a deploy.sh variable (NOX_..., POSTGRES_..., "
-                "REDIS_...) with a string or number value"
+                "REDIS_..., LOGS_...) with a string or number value"
             )
         if any(word in name for word in ("PASSWORD", "TOKEN", "SECRET_KEY")):
             raise ConfigError(f"{CONFIG_PATH}: [{where}] {name}: credentials are never settings")
