@@ -1,0 +1,152 @@
+"""The Kubernetes log pipeline with Debian's syslog-ng: the node agent
+(monitoring/logs/k8s-agent.conf) reads container log files in the exact CRI format and
+forwards them to the collector (monitoring/logs/syslog-ng.conf, the one compose runs), which
+files them by service and level; one request's lines are found by its id.
+
+The files hold real Nox JSON log lines (app.observability.logging.JsonFormatter), one of them
+longer than containerd's 16 KiB buffer and so split into partial (P) pieces, with a line of
+the other stream written between them, as a runtime may.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import subprocess
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from app.observability.context import request_id_var
+from app.observability.logging import JsonFormatter
+from tests.e2e.test_prometheus_live import poll, stop
+from tests.prereq import require_binary
+from tests.services import free_port, wait_for_port
+
+pytestmark = pytest.mark.e2e
+LOGS = Path(__file__).resolve().parents[2] / "monitoring" / "logs"
+HINT = "run .ci/install-monitoring.sh (Debian syslog-ng-core)"
+CRI_TIME = "2026-11-29T06:00:00.123456789Z"
+CONTAINERD_PIECE = 16 * 1024
+NOX_NAMESPACES = "^(nox|nox-sandbox|nox-staging|nox-staging-sandbox)$"
+
+
+def syslog_ng(config: Path, run: Path, env: dict[str, str]) -> subprocess.Popen[bytes]:
+    run.mkdir()
+    files = ["-R", str(run / "persist"), "-p", str(run / "pid"), "-c", str(run / "ctl")]
+    with (run / "output.log").open("wb") as out:
+        return subprocess.Popen(
+            [require_binary("syslog-ng", HINT), "-F", "-f", str(config), *files],
+            env={**os.environ, **env},
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+
+
+@pytest.fixture
+def pipeline(tmp_path: Path) -> Iterator[tuple[Path, Path]]:
+    """(the node's container log directory, the collector's filing directory)."""
+    containers, filed, port = tmp_path / "containers", tmp_path / "filed", free_port()
+    containers.mkdir()
+    collector = syslog_ng(
+        LOGS / "syslog-ng.conf",
+        tmp_path / "collector",
+        {"LOGS_PORT": str(port), "LOGS_DIR": str(filed)},
+    )
+    agent = None
+    try:
+        wait_for_port(port)
+        agent = syslog_ng(
+            LOGS / "k8s-agent.conf",
+            tmp_path / "agent",
+            {
+                "LOGS_CONTAINERS_DIR": str(containers),
+                "LOGS_NAMESPACES": NOX_NAMESPACES,
+                "LOGS_COLLECTOR_HOST": "127.0.0.1",
+                "LOGS_COLLECTOR_PORT": str(port),
+            },
+        )
+        yield containers, filed
+    finally:
+        if agent is not None:
+            stop(agent)
+        stop(collector)
+
+
+def nox_line(level: int, message: str, request_id: str, **extra: object) -> str:
+    """A line exactly as a Nox process logs it."""
+    token = request_id_var.set(request_id)
+    try:
+        record = logging.LogRecord("nox.http", level, __file__, 1, message, None, None)
+        record.__dict__.update(extra)
+        return JsonFormatter().format(record)
+    finally:
+        request_id_var.reset(token)
+
+
+def cri(stream: str, line: str) -> list[str]:
+    """``line`` as the runtime writes it: P pieces of 16 KiB, then the F piece."""
+    pieces = [line[i : i + CONTAINERD_PIECE] for i in range(0, len(line), CONTAINERD_PIECE)]
+    tags = ["P"] * (len(pieces) - 1) + ["F"]
+    return [f"{CRI_TIME} {stream} {tag} {piece}\n" for tag, piece in zip(tags, pieces, strict=True)]
+
+
+def log_file(directory: Path, pod: str, namespace: str, container: str) -> Path:
+    return directory / f"{pod}_{namespace}_{container}-{uuid.uuid4().hex * 2}.log"
+
+
+def filed_with(filed: Path, request_id: str) -> list[dict[str, str]]:
+    found = []
+    for path in sorted(filed.rglob("*.jsonl")):
+        for line in path.read_text().splitlines():
+            if request_id in line:
+                entry = json.loads(line)
+                entry["_path"] = str(path.relative_to(filed))
+                found.append(entry)
+    return found
+
+
+def test_one_request_is_filed_by_service_and_level_and_found_by_its_id(
+    pipeline: tuple[Path, Path],
+) -> None:
+    containers, filed = pipeline
+    request_id = uuid.uuid4().hex
+    long_message = "x" * (2 * CONTAINERD_PIECE + 100)  # three pieces: P, P, F
+    long_line = nox_line(logging.INFO, long_message, request_id, route="/api/v7/run/python")
+    warning = nox_line(logging.WARNING, "slow executor", request_id)
+    stdout_pieces = cri("stdout", long_line)
+    api = stdout_pieces[:1] + cri("stderr", warning) + stdout_pieces[1:]
+    # not JSON (a crash before logging is set up), and long: kept whole, as it was written
+    traceback = f"Traceback (most recent call last): {'y' * CONTAINERD_PIECE} {request_id}"
+    api += cri("stderr", traceback)
+    log_file(containers, "api-blue-5d8f-x2x", "nox-staging", "api").write_text("".join(api))
+    executor = cri("stdout", nox_line(logging.ERROR, "run failed", request_id, route="/v1/run"))
+    log_file(containers, "executor-6c9-k4", "nox-staging-sandbox", "executor").write_text(
+        "".join(executor)
+    )
+    # another tenant of the node: the same id, not Nox's namespace
+    other = cri("stdout", nox_line(logging.INFO, "not ours", request_id))
+    log_file(containers, "coredns-1", "kube-system", "coredns").write_text("".join(other))
+
+    def four_lines() -> list[dict[str, str]] | None:
+        found = filed_with(filed, request_id)
+        return found if len(found) >= 4 else None
+
+    found = poll("four filed lines", four_lines, 20)
+
+    by_path = {entry["_path"].rsplit("/", 1)[0]: entry for entry in found}
+    assert sorted(by_path) == ["api/info", "api/unparsed", "api/warning", "executor/error"]
+    joined = by_path["api/info"]
+    assert joined["message"] == long_message, "the P pieces are joined, nothing lost or added"
+    assert joined["route"] == "/api/v7/run/python" and joined["stream"] == "stdout"
+    assert joined["k8s_namespace"] == "nox-staging" and joined["k8s_pod"] == "api-blue-5d8f-x2x"
+    assert by_path["api/warning"]["message"] == "slow executor"
+    assert by_path["api/warning"]["stream"] == "stderr"
+    assert by_path["executor/error"]["k8s_namespace"] == "nox-staging-sandbox"
+    for entry in found:
+        assert entry["_path"].startswith(f"{entry['service']}/{entry['level']}/"), entry
+    assert all(entry.get("k8s_namespace") != "kube-system" for entry in found)
+    assert by_path["api/unparsed"]["message"] == traceback
