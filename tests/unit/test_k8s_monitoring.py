@@ -29,13 +29,13 @@ from tests.unit.k8s_manifests import (
     pod_template,
     workloads,
 )
+from tests.unit.k8s_scrape import K8S_SCRAPE, with_file_discovery
 from tests.unit.pod_security import restricted_violations
 from tests.unit.promql_names import PROMETHEUS_DIR, PROMTOOL_HINT
 from tests.unit.test_k8s_build import validate
 
 PSS = "pod-security.kubernetes.io/enforce"
 IMAGES = K8S_DIR / "components" / "monitoring-images" / "kustomization.yaml"
-K8S_SCRAPE = PROMETHEUS_DIR / "kubernetes.yml"
 EXPORTER_PORTS = {"postgres-exporter": 9187, "redis-exporter": 9121}
 
 
@@ -222,26 +222,8 @@ def test_kubernetes_scrape_config_has_the_compose_jobs() -> None:
 
 
 def test_kubernetes_scrape_config_passes_promtool(tmp_path: Path) -> None:
-    """Debian's Prometheus is built without Kubernetes discovery: each kubernetes_sd_configs
-    is checked here by its shape and replaced by a file_sd_configs, and promtool checks all
-    the rest (relabelling, TLS, credentials, rule files)."""
-    config = yaml.safe_load(K8S_SCRAPE.read_text())
-    for job in config["scrape_configs"]:
-        for sd in job.pop("kubernetes_sd_configs", []):
-            assert set(sd) == {"role"} and sd["role"] in {"pod", "node"}, job["job_name"]
-            job["file_sd_configs"] = [{"files": [str(tmp_path / "targets.json")]}]
-            tls = job.get("tls_config", {})
-            for key in ("ca_file",):
-                if key in tls:
-                    (tmp_path / "ca.crt").write_text("")
-                    tls[key] = str(tmp_path / "ca.crt")
-            credentials = job.get("authorization", {})
-            if "credentials_file" in credentials:
-                (tmp_path / "token").write_text("token\n")
-                credentials["credentials_file"] = str(tmp_path / "token")
-    config["rule_files"] = [str(PROMETHEUS_DIR / pattern) for pattern in config["rule_files"]]
-    (tmp_path / "targets.json").write_text("[]")
-    (tmp_path / "prometheus.yml").write_text(yaml.safe_dump(config))
+    """promtool checks everything but the discovery block (tests/unit/k8s_scrape.py)."""
+    (tmp_path / "prometheus.yml").write_text(yaml.safe_dump(with_file_discovery(tmp_path)))
     promtool = require_binary("promtool", PROMTOOL_HINT)
     result = subprocess.run(
         [promtool, "check", "config", str(tmp_path / "prometheus.yml")],
@@ -249,6 +231,7 @@ def test_kubernetes_scrape_config_passes_promtool(tmp_path: Path) -> None:
         text=True,
     )
     assert result.returncode == 0, result.stdout + result.stderr
+    assert "SUCCESS: 4 rule files found" in result.stdout + result.stderr
 
 
 def kept_pods(job: dict[str, Any]) -> tuple[str, str]:
