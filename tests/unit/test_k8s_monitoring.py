@@ -266,3 +266,21 @@ def test_every_pod_job_finds_a_rendered_pod_with_its_port(overlay: str) -> None:
     for job in pod_jobs:
         assert kept_pods(job) in rendered, job["job_name"]
     assert jobs["cadvisor"]["metrics_path"] == "/metrics/cadvisor"
+
+
+def test_the_example_rbac_grants_what_the_scrape_config_reads() -> None:
+    path = K8S_DIR / "examples" / "prometheus-rbac.yaml"
+    result = validate(path.read_text())
+    assert result.returncode == 0, result.stdout + result.stderr
+    [role] = [d for d in yaml.safe_load_all(path.read_text()) if d["kind"] == "ClusterRole"]
+    granted = {(r, v) for rule in role["rules"] for r in rule["resources"] for v in rule["verbs"]}
+    roles = {
+        sd["role"]
+        for job in scrape_jobs(K8S_SCRAPE).values()
+        for sd in job.get("kubernetes_sd_configs", [])
+    }
+    needed = {("nodes/metrics", "get")} if "node" in roles else set()
+    for role_name in roles:
+        needed |= {(f"{role_name}s", verb) for verb in ("list", "watch")}
+    assert needed <= granted
+    assert not any(verb in {"create", "update", "patch", "delete"} for _, verb in granted)
