@@ -10,10 +10,13 @@ the other stream written between them, as a runtime may.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
+import signal
 import subprocess
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -34,16 +37,53 @@ CONTAINERD_PIECE = 16 * 1024
 NOX_NAMESPACES = "^(nox|nox-sandbox|nox-staging|nox-staging-sandbox)$"
 
 
-def syslog_ng(config: Path, run: Path, env: dict[str, str]) -> subprocess.Popen[bytes]:
-    run.mkdir()
-    files = ["-R", str(run / "persist"), "-p", str(run / "pid"), "-c", str(run / "ctl")]
-    with (run / "output.log").open("wb") as out:
+def started(argv: list[str], log: Path, env: dict[str, str]) -> subprocess.Popen[bytes]:
+    with log.open("wb") as out:
+        # its own process group: the collector's retention loop is a child of syslog-ng
         return subprocess.Popen(
-            [require_binary("syslog-ng", HINT), "-F", "-f", str(config), *files],
+            argv,
             env={**os.environ, **env},
             stdout=out,
             stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
+
+
+def stopped(process: subprocess.Popen[bytes]) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGTERM)
+    stop(process)
+
+
+def collector(filed: Path, port: int, log: Path) -> subprocess.Popen[bytes]:
+    """monitoring/logs/collector.sh with syslog-ng.conf, as compose and k8s/cluster run it."""
+    env = {
+        "SYSLOG_NG": require_binary("syslog-ng", HINT),
+        "LOGS_DIR": str(filed),
+        "LOGS_PORT": str(port),
+        "LOGS_RETENTION_DAYS": "14",
+    }
+    return started(["sh", str(LOGS / "collector.sh"), str(LOGS / "syslog-ng.conf")], log, env)
+
+
+def agent(containers: Path, port: int, run: Path) -> subprocess.Popen[bytes]:
+    """syslog-ng with k8s-agent.conf, as the log-agent DaemonSet runs it."""
+    run.mkdir()
+    files = ["-R", str(run / "persist"), "-p", str(run / "pid"), "-c", str(run / "ctl")]
+    env = {
+        "LOGS_CONTAINERS_DIR": str(containers),
+        "LOGS_NAMESPACES": NOX_NAMESPACES,
+        "LOGS_COLLECTOR_HOST": "127.0.0.1",
+        "LOGS_COLLECTOR_PORT": str(port),
+    }
+    argv = [
+        require_binary("syslog-ng", HINT),
+        "-F",
+        "--no-caps",
+        "-f",
+        str(LOGS / "k8s-agent.conf"),
+    ]
+    return started([*argv, *files], run / "output.log", env)
 
 
 @pytest.fixture
@@ -51,29 +91,14 @@ def pipeline(tmp_path: Path) -> Iterator[tuple[Path, Path]]:
     """(the node's container log directory, the collector's filing directory)."""
     containers, filed, port = tmp_path / "containers", tmp_path / "filed", free_port()
     containers.mkdir()
-    collector = syslog_ng(
-        LOGS / "syslog-ng.conf",
-        tmp_path / "collector",
-        {"LOGS_PORT": str(port), "LOGS_DIR": str(filed)},
-    )
-    agent = None
+    processes = [collector(filed, port, tmp_path / "collector.log")]
     try:
         wait_for_port(port)
-        agent = syslog_ng(
-            LOGS / "k8s-agent.conf",
-            tmp_path / "agent",
-            {
-                "LOGS_CONTAINERS_DIR": str(containers),
-                "LOGS_NAMESPACES": NOX_NAMESPACES,
-                "LOGS_COLLECTOR_HOST": "127.0.0.1",
-                "LOGS_COLLECTOR_PORT": str(port),
-            },
-        )
+        processes.append(agent(containers, port, tmp_path / "agent"))
         yield containers, filed
     finally:
-        if agent is not None:
-            stop(agent)
-        stop(collector)
+        for process in reversed(processes):
+            stopped(process)
 
 
 def nox_line(level: int, message: str, request_id: str, **extra: object) -> str:
@@ -150,3 +175,24 @@ def test_one_request_is_filed_by_service_and_level_and_found_by_its_id(
         assert entry["_path"].startswith(f"{entry['service']}/{entry['level']}/"), entry
     assert all(entry.get("k8s_namespace") != "kube-system" for entry in found)
     assert by_path["api/unparsed"]["message"] == traceback
+
+
+def test_the_collector_deletes_day_files_past_the_retention(tmp_path: Path) -> None:
+    filed, port = tmp_path / "filed", free_port()
+    day_files = filed / "api" / "info"
+    day_files.mkdir(parents=True)
+    ages = {"old.jsonl": 20, "recent.jsonl": 10, "old-but-not-a-day-file.txt": 20}
+    for name, days in ages.items():
+        (day_files / name).write_text("{}\n")
+        then = time.time() - days * 86400
+        os.utime(day_files / name, (then, then))
+    process = collector(filed, port, tmp_path / "collector.log")
+    try:
+        wait_for_port(port)
+        poll("the 20-day file deleted", lambda: not (day_files / "old.jsonl").exists(), 10)
+        assert sorted(p.name for p in day_files.iterdir()) == [
+            "old-but-not-a-day-file.txt",
+            "recent.jsonl",
+        ]
+    finally:
+        stopped(process)

@@ -123,17 +123,22 @@ def test_the_log_agent_keeps_exactly_the_namespaces_of_the_overlays() -> None:
     assert env["LOGS_COLLECTOR_HOST"] == "logs-collector.nox-logs.svc"
 
 
-def test_the_collector_runs_the_compose_collectors_config_unchanged() -> None:
+def test_the_collector_runs_the_compose_collectors_files_unchanged() -> None:
     docs = cluster()
-    for namespace, key in (("nox-logs", "syslog-ng.conf"), ("nox-node-agents", "k8s-agent.conf")):
+    for namespace in ("nox-logs", "nox-node-agents"):
         [config] = of_kind(in_namespace(docs, namespace), "ConfigMap")
-        assert config["data"][key] == (ROOT / "monitoring" / "logs" / key).read_text()
+        for key in ("syslog-ng.conf", "k8s-agent.conf", "collector.sh"):
+            assert config["data"][key] == (ROOT / "monitoring" / "logs" / key).read_text()
     collector = pod_template(find(docs, "StatefulSet", "logs-collector"))["spec"]
     [container] = collector["containers"]
-    assert "-f /etc/syslog-ng/nox/syslog-ng.conf" in container["command"][-1]
+    assert container["command"] == [
+        "sh",
+        "/etc/syslog-ng/nox/collector.sh",  # the entry point compose runs: retention
+        "/etc/syslog-ng/nox/syslog-ng.conf",
+    ]
     env = {e["name"]: e["value"] for e in container["env"]}
-    compose_logs = (ROOT / ".env.example").read_text()
-    assert f"LOGS_RETENTION_DAYS={env['LOGS_RETENTION_DAYS']}\n" in compose_logs
+    env_example = (ROOT / ".env.example").read_text()
+    assert f"LOGS_RETENTION_DAYS={env['LOGS_RETENTION_DAYS']}\n" in env_example
 
 
 def test_network_paths_of_the_cluster_agents() -> None:
