@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import re
 import subprocess
-from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -22,9 +21,10 @@ from tests.unit.k8s_manifests import (
     ROOT,
     Doc,
     build,
+    cluster,
+    cluster_text,
     containers,
     find,
-    kubectl,
     of_kind,
     pod_template,
     workloads,
@@ -37,15 +37,6 @@ from tests.unit.test_k8s_build import validate
 PSS = "pod-security.kubernetes.io/enforce"
 IMAGES = K8S_DIR / "components" / "monitoring-images" / "kustomization.yaml"
 EXPORTER_PORTS = {"postgres-exporter": 9187, "redis-exporter": 9121}
-
-
-@cache
-def cluster() -> list[Doc]:
-    result = subprocess.run(
-        [kubectl(), "kustomize", str(K8S_DIR / "cluster")], capture_output=True, text=True
-    )
-    assert result.returncode == 0, result.stderr
-    return [doc for doc in yaml.safe_load_all(result.stdout) if doc]
 
 
 def in_namespace(docs: list[Doc], namespace: str) -> list[Doc]:
@@ -75,7 +66,7 @@ def ingress_peers(docs: list[Doc], app: str) -> dict[str, set[int]]:
 
 
 def test_the_cluster_build_passes_strict_schema_validation() -> None:
-    result = validate(yaml.safe_dump_all(cluster()))
+    result = validate(cluster_text())
     assert result.returncode == 0, result.stdout + result.stderr
 
 
