@@ -3,16 +3,21 @@ shaped as the API server describes pods and nodes: each job keeps exactly its po
 label and port name, running ones only, labelled with namespace, pod and environment.
 
 Discovery itself is swapped for files (tests/unit/k8s_scrape.py: Debian builds Prometheus
-without Kubernetes discovery); nothing is scraped for real, the targets are closed ports.
+without Kubernetes discovery). The pods' targets are closed ports; the kubelet is a stand-in
+serving cAdvisor's series over TLS, with a certificate of the cluster CA the config verifies.
 """
 
 from __future__ import annotations
 
+import ipaddress
 import json
+import ssl
+import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import httpx
 import pytest
@@ -22,7 +27,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from tests.e2e.test_prometheus_live import HINT, poll, start, stop
+from tests.e2e.test_prometheus_live import HINT, poll, query, start, stop
 from tests.prereq import require_binary
 from tests.services import free_port, wait_for_port
 from tests.unit.k8s_scrape import with_file_discovery
@@ -55,34 +60,112 @@ PODS = [
     pod("127.0.0.8:9100", "node-exporter", "metrics", "node-exporter-x"),
     pod("127.0.0.9:8080", "somebody-else", "metrics", "other-1"),
 ]
-NODES = [{"targets": ["127.0.0.10:10250"], "labels": {"__meta_kubernetes_node_name": "node-a"}}]
+KUBELET_IP = "127.0.0.10"
 
 
-def cluster_ca() -> bytes:
-    """A CA certificate such as a pod's service account carries (Prometheus loads it)."""
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "kubernetes")])
+def certificate(
+    subject: str,
+    key: ec.EllipticCurvePrivateKey,
+    issuer: tuple[x509.Name, ec.EllipticCurvePrivateKey] | None = None,
+    ip: str | None = None,
+) -> x509.Certificate:
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, subject)])
+    issuer_name, issuer_key = issuer or (name, key)
     now = datetime.now(UTC)
-    certificate = (
+    builder = (
         x509.CertificateBuilder()
         .subject_name(name)
-        .issuer_name(name)
+        .issuer_name(issuer_name)
         .public_key(key.public_key())
         .serial_number(x509.random_serial_number())
-        .not_valid_before(now)
+        .not_valid_before(now - timedelta(minutes=1))
         .not_valid_after(now + timedelta(days=1))
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .sign(key, hashes.SHA256())
+        .add_extension(x509.BasicConstraints(ca=issuer is None, path_length=None), critical=True)
     )
-    return certificate.public_bytes(serialization.Encoding.PEM)
+    if ip:
+        san = x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address(ip))])
+        builder = builder.add_extension(san, critical=False)
+    return builder.sign(issuer_key, hashes.SHA256())
+
+
+def pem(item: x509.Certificate | ec.EllipticCurvePrivateKey) -> bytes:
+    if isinstance(item, x509.Certificate):
+        return item.public_bytes(serialization.Encoding.PEM)
+    return item.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    )
+
+
+def kubelet_tls(workdir: Path) -> ssl.SSLContext:
+    """The cluster CA (in ca.crt, as a pod's service account has it) and a kubelet serving
+    certificate it signed for KUBELET_IP."""
+    ca_key, kubelet_key = (
+        ec.generate_private_key(ec.SECP256R1()),
+        ec.generate_private_key(ec.SECP256R1()),
+    )
+    ca = certificate("kubernetes", ca_key)
+    kubelet = certificate("node-a", kubelet_key, issuer=(ca.subject, ca_key), ip=KUBELET_IP)
+    (workdir / "ca.crt").write_bytes(pem(ca))
+    (workdir / "kubelet.crt").write_bytes(pem(kubelet))
+    (workdir / "kubelet.key").write_bytes(pem(kubelet_key))
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(workdir / "kubelet.crt", workdir / "kubelet.key")
+    return context
+
+
+# The kubelet's cAdvisor as it labels series: a container, its pod's cgroup, the node's root.
+CGROUPS = [
+    ("api", "/kubepods/pod1/c1", "c1f00d", "nox-staging", "api-blue-1", 12.5),
+    ("", "/kubepods/pod1", "", "nox-staging", "api-blue-1", 13),
+    ("", "/", "", "", "", 100),
+]
+CADVISOR = "# TYPE container_cpu_usage_seconds_total counter\n" + "".join(
+    f'container_cpu_usage_seconds_total{{container="{c}",id="{i}",name="{n}",'
+    f'namespace="{ns}",pod="{p}"}} {v}\n'
+    for c, i, n, ns, p, v in CGROUPS
+)
+
+
+class Kubelet(BaseHTTPRequestHandler):
+    seen: ClassVar[list[tuple[str, str]]] = []
+
+    def do_GET(self) -> None:
+        self.seen.append((self.path, self.headers.get("Authorization", "")))
+        body = CADVISOR.encode() if self.path == "/metrics/cadvisor" else b""
+        self.send_response(200 if body else 404)
+        self.send_header("Content-Type", "text/plain; version=0.0.4")
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, format: str, *args: Any) -> None:  # quiet test output
+        pass
 
 
 @pytest.fixture
-def prometheus(tmp_path: Path) -> Iterator[str]:
+def kubelet(tmp_path: Path) -> Iterator[int]:
+    context = kubelet_tls(tmp_path)
+    server = ThreadingHTTPServer((KUBELET_IP, 0), Kubelet)
+    server.socket = context.wrap_socket(server.socket, server_side=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield server.server_address[1]
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+@pytest.fixture
+def prometheus(tmp_path: Path, kubelet: int) -> Iterator[str]:
     binary = require_binary("prometheus", HINT)
     (tmp_path / "pod.json").write_text(json.dumps(PODS))
-    (tmp_path / "node.json").write_text(json.dumps(NODES))
-    (tmp_path / "ca.crt").write_bytes(cluster_ca())
+    node = {
+        "targets": [f"{KUBELET_IP}:{kubelet}"],
+        "labels": {"__meta_kubernetes_node_name": "node-a"},
+    }
+    (tmp_path / "node.json").write_text(json.dumps([node]))
     config = with_file_discovery(tmp_path)
     config["global"]["scrape_interval"] = "1s"
     config["global"]["scrape_timeout"] = "1s"
@@ -126,5 +209,25 @@ def test_each_job_keeps_its_running_pods_with_their_labels(prometheus: str) -> N
     assert api["instance"] == "127.0.0.2:8000"
     assert kept[("node", "")]["labels"]["node"] == "node-a"
     cadvisor = kept[("cadvisor", "")]
-    assert cadvisor["scrapeUrl"] == "https://127.0.0.10:10250/metrics/cadvisor"
+    assert cadvisor["scrapeUrl"].startswith(f"https://{KUBELET_IP}:")
+    assert cadvisor["scrapeUrl"].endswith("/metrics/cadvisor")
     assert cadvisor["labels"]["node"] == "node-a"
+
+
+def test_the_kubelets_cadvisor_is_scraped_over_verified_tls_and_named_for_the_dashboard(
+    prometheus: str,
+) -> None:
+    """The dashboard's container panels read ``sum by (name) (...{name!=""})``."""
+    Kubelet.seen.clear()
+
+    def series() -> list[dict[str, Any]] | None:
+        found: list[dict[str, Any]] = query(
+            prometheus, 'container_cpu_usage_seconds_total{job="cadvisor"}'
+        )
+        return found if len(found) == 3 else None
+
+    found = poll("the kubelet's cAdvisor series", series, 20)
+    names = sorted(s["metric"].get("name", "") for s in found)
+    assert names == ["", "", "nox-staging/api-blue-1/api"]
+    assert all(s["metric"]["node"] == "node-a" for s in found)
+    assert ("/metrics/cadvisor", "Bearer stand-in") in Kubelet.seen
