@@ -39,7 +39,7 @@ from tests.container.test_pipeline_replay import ci, image_map  # noqa: F401 (fi
 from tests.pipeline.conftest import load
 from tests.pipeline.replayer import HOST_CA, Replayer, replaying
 
-pytestmark = pytest.mark.container
+pytestmark = [pytest.mark.container, pytest.mark.swarm]
 
 deploying = load("deploying")
 main = load("main")

@@ -128,11 +128,15 @@ class NoxCi:
         tiers: Annotated[
             list[str] | None, Doc("Tiers to run: unit, integration, e2e, pipeline")
         ] = None,
+        paths: Annotated[
+            list[str] | None,
+            Doc("Only these test files or node ids, inside the chosen tiers (e.g. a failing test)"),
+        ] = None,
         fail: Annotated[bool, Doc("Also raise when a test fails (after the report)")] = False,
     ) -> dagger.Directory:
         """The test tiers next to PostgreSQL, Redis and OIDC; returns junit.xml and `outcome`,
         also when tests fail, so the report can be exported exactly when it matters."""
-        ctr = suite_container(self.source, tiers or TIERS)
+        ctr = suite_container(self.source, tiers or TIERS, paths or ())
         report, passed = await suite_report(ctr)
         if fail and not passed:
             await _require_success(ctr, "tests")
