@@ -28,13 +28,13 @@ from app.observability.logging import JsonFormatter
 from tests.e2e.test_prometheus_live import poll, stop
 from tests.prereq import require_binary
 from tests.services import free_port, wait_for_port
+from tests.unit.k8s_manifests import cluster, find, pod_template
 
 pytestmark = pytest.mark.e2e
 LOGS = Path(__file__).resolve().parents[2] / "monitoring" / "logs"
 HINT = "run .ci/install-monitoring.sh (Debian syslog-ng-core)"
 CRI_TIME = "2026-11-29T06:00:00.123456789Z"
 CONTAINERD_PIECE = 16 * 1024
-NOX_NAMESPACES = "^(nox|nox-sandbox|nox-staging|nox-staging-sandbox)$"
 
 
 def started(argv: list[str], log: Path, env: dict[str, str]) -> subprocess.Popen[bytes]:
@@ -66,13 +66,19 @@ def collector(filed: Path, port: int, log: Path) -> subprocess.Popen[bytes]:
     return started(["sh", str(LOGS / "collector.sh"), str(LOGS / "syslog-ng.conf")], log, env)
 
 
+def agent_env() -> dict[str, str]:
+    """The log-agent DaemonSet's environment, as rendered (k8s/cluster)."""
+    [container] = pod_template(find(cluster(), "DaemonSet", "log-agent"))["spec"]["containers"]
+    return {env["name"]: env["value"] for env in container["env"]}
+
+
 def agent(containers: Path, port: int, run: Path) -> subprocess.Popen[bytes]:
     """syslog-ng with k8s-agent.conf, as the log-agent DaemonSet runs it."""
     run.mkdir()
     files = ["-R", str(run / "persist"), "-p", str(run / "pid"), "-c", str(run / "ctl")]
     env = {
         "LOGS_CONTAINERS_DIR": str(containers),
-        "LOGS_NAMESPACES": NOX_NAMESPACES,
+        "LOGS_NAMESPACES": agent_env()["LOGS_NAMESPACES"],
         "LOGS_COLLECTOR_HOST": "127.0.0.1",
         "LOGS_COLLECTOR_PORT": str(port),
     }
