@@ -143,9 +143,14 @@ class Kubelet(BaseHTTPRequestHandler):
         pass
 
 
-@pytest.fixture
-def kubelet(tmp_path: Path) -> Iterator[int]:
-    context = kubelet_tls(tmp_path)
+@pytest.fixture(scope="module")
+def workdir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("prometheus-kubernetes")
+
+
+@pytest.fixture(scope="module")
+def kubelet(workdir: Path) -> Iterator[int]:
+    context = kubelet_tls(workdir)
     server = ThreadingHTTPServer((KUBELET_IP, 0), Kubelet)
     server.socket = context.wrap_socket(server.socket, server_side=True)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
@@ -157,28 +162,29 @@ def kubelet(tmp_path: Path) -> Iterator[int]:
         server.server_close()
 
 
-@pytest.fixture
-def prometheus(tmp_path: Path, kubelet: int) -> Iterator[str]:
+# One Prometheus for the module: it takes about 5 s to first apply discovered targets.
+@pytest.fixture(scope="module")
+def prometheus(workdir: Path, kubelet: int) -> Iterator[str]:
     binary = require_binary("prometheus", HINT)
-    (tmp_path / "pod.json").write_text(json.dumps(PODS))
+    (workdir / "pod.json").write_text(json.dumps(PODS))
     node = {
         "targets": [f"{KUBELET_IP}:{kubelet}"],
         "labels": {"__meta_kubernetes_node_name": "node-a"},
     }
-    (tmp_path / "node.json").write_text(json.dumps([node]))
-    config = with_file_discovery(tmp_path)
+    (workdir / "node.json").write_text(json.dumps([node]))
+    config = with_file_discovery(workdir)
     config["global"]["scrape_interval"] = "1s"
     config["global"]["scrape_timeout"] = "1s"
-    (tmp_path / "prometheus.yml").write_text(yaml.safe_dump(config))
+    (workdir / "prometheus.yml").write_text(yaml.safe_dump(config))
     port = free_port()
     process = start(
         [
             binary,
-            f"--config.file={tmp_path / 'prometheus.yml'}",
-            f"--storage.tsdb.path={tmp_path / 'data'}",
+            f"--config.file={workdir / 'prometheus.yml'}",
+            f"--storage.tsdb.path={workdir / 'data'}",
             f"--web.listen-address=127.0.0.1:{port}",
         ],
-        tmp_path / "prometheus.log",
+        workdir / "prometheus.log",
     )
     try:
         wait_for_port(port)
@@ -218,7 +224,6 @@ def test_the_kubelets_cadvisor_is_scraped_over_verified_tls_and_named_for_the_da
     prometheus: str,
 ) -> None:
     """The dashboard's container panels read ``sum by (name) (...{name!=""})``."""
-    Kubelet.seen.clear()
 
     def series() -> list[dict[str, Any]] | None:
         found: list[dict[str, Any]] = query(
