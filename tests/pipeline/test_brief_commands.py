@@ -24,6 +24,7 @@ CREDENTIALS = {
     "REGISTRY_USER": "acme-bot",
     "REGISTRY_TOKEN": "registry-token",
     "KUBECONFIG_DATA": "apiVersion: v1",
+    "NOX_LOAD_TOKENS": "tok-a,tok-b",
 }
 
 
