@@ -5,6 +5,7 @@ NetworkPolicies around them, images from their one pin, and the Prometheus scrap
 
 from __future__ import annotations
 
+import os
 import re
 import subprocess
 from pathlib import Path
@@ -25,6 +26,7 @@ from tests.unit.k8s_manifests import (
     cluster_text,
     containers,
     find,
+    kubectl,
     of_kind,
     pod_template,
     workloads,
@@ -280,3 +282,23 @@ def test_the_example_rbac_grants_what_the_scrape_config_reads() -> None:
         needed |= {(f"{role_name}s", verb) for verb in ("list", "watch")}
     assert needed <= granted
     assert not any(verb in {"create", "update", "patch", "delete"} for _, verb in granted)
+
+
+def test_a_cluster_with_its_own_node_exporter_can_leave_ours_out(tmp_path: Path) -> None:
+    """The overlay docs/kubernetes.md describes: k8s/cluster less DaemonSet/node-exporter."""
+    overlay = {
+        "resources": [os.path.relpath(K8S_DIR / "cluster", tmp_path)],
+        "patches": [
+            {
+                "patch": "$patch: delete\napiVersion: apps/v1\nkind: DaemonSet\n"
+                "metadata: {name: node-exporter, namespace: nox-node-agents}\n"
+            }
+        ],
+    }
+    (tmp_path / "kustomization.yaml").write_text(yaml.safe_dump(overlay))
+    result = subprocess.run(
+        [kubectl(), "kustomize", str(tmp_path)], capture_output=True, text=True, check=False
+    )
+    assert result.returncode == 0, result.stderr
+    docs = [d for d in yaml.safe_load_all(result.stdout) if d]
+    assert [d["metadata"]["name"] for d in of_kind(docs, "DaemonSet")] == ["log-agent"]
