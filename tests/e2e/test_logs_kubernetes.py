@@ -202,3 +202,26 @@ def test_the_collector_deletes_day_files_past_the_retention(tmp_path: Path) -> N
         ]
     finally:
         stopped(process)
+
+
+def test_lines_written_while_the_collector_is_down_arrive_when_it_is_back(tmp_path: Path) -> None:
+    containers, filed, port = tmp_path / "containers", tmp_path / "filed", free_port()
+    containers.mkdir()
+    request_id = uuid.uuid4().hex
+    lines = [nox_line(logging.INFO, f"line {n}", request_id) for n in range(200)]
+    processes = [agent(containers, port, tmp_path / "agent")]
+    try:
+        path = log_file(containers, "api-blue-1", "nox", "api")
+        path.write_text("".join(piece for line in lines for piece in cri("stderr", line)))
+        time.sleep(2)  # the agent has read the file and found no collector
+        processes.append(collector(filed, port, tmp_path / "collector.log"))
+
+        def all_lines() -> list[dict[str, str]] | None:
+            found = filed_with(filed, request_id)
+            return found if len(found) >= len(lines) else None
+
+        found = poll("every line once the collector is back", all_lines, 20)
+        assert sorted(e["message"] for e in found) == sorted(f"line {n}" for n in range(200))
+    finally:
+        for process in reversed(processes):
+            stopped(process)
