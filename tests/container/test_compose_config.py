@@ -192,9 +192,10 @@ def test_logs_overlay_ships_api_and_executor_to_the_loopback_collector(compose_v
         assert services[name]["depends_on"]["logs"]["condition"] == "service_healthy"
     logs = services["logs"]
     assert logs["environment"]["LOGS_RETENTION_DAYS"] == "14"
-    assert logs["entrypoint"] == ["sh", "/etc/syslog-ng/collector.sh"]
     assert logs["read_only"] is True
-    # the collector runs the repository's configuration and entrypoint (Swarm runs the same)
+    # the collector runs the repository's entry point (retention) and configuration; Swarm and
+    # Kubernetes run the same two files
+    assert logs["entrypoint"] == ["sh", "/etc/syslog-ng/collector.sh", "/etc/syslog-ng/nox.conf"]
     mounted = {v["target"]: Path(v["source"]) for v in logs["volumes"] if v["type"] == "bind"}
     assert mounted == {
         "/etc/syslog-ng/nox.conf": REPO / "monitoring" / "logs" / "syslog-ng.conf",

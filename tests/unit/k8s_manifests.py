@@ -48,6 +48,23 @@ def build(overlay: str) -> list[Doc]:
     return [doc for doc in yaml.safe_load_all(built_text(overlay)) if doc]
 
 
+@cache
+def cluster_text() -> str:
+    """k8s/cluster: what is applied once per cluster (log pipeline, node agents)."""
+    result = subprocess.run(
+        [kubectl(), "kustomize", str(K8S_DIR / "cluster")],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, f"kubectl kustomize cluster failed:\n{result.stderr}"
+    return result.stdout
+
+
+def cluster() -> list[Doc]:
+    return [doc for doc in yaml.safe_load_all(cluster_text()) if doc]
+
+
 def find(docs: list[Doc], kind: str, name: str) -> Doc:
     for doc in docs:
         if doc["kind"] == kind and doc["metadata"]["name"] == name:

@@ -161,8 +161,8 @@ def test_api_is_reached_from_the_gateway_and_monitoring_only(overlay: str) -> No
 def test_datastores_accept_only_nox_components(overlay: str) -> None:
     docs = build(overlay)
     for store, allowed in (
-        ("postgres", {"nox-api", "nox-migrate", "nox-backup"}),
-        ("redis", {"nox-api", "nox-backup"}),
+        ("postgres", {"nox-api", "nox-migrate", "nox-backup", "postgres-exporter"}),
+        ("redis", {"nox-api", "nox-backup", "redis-exporter"}),
     ):
         [policy] = policies_for(docs, store, "Ingress")
         sources: set[str] = set()
