@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import Request
+from fastapi import Depends, Request
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -14,7 +14,7 @@ from app.audit.chain import GENESIS, event_hash
 from app.audit.models import AuditEvent, AuditHead
 from app.db import utcnow
 from app.observability.context import request_id_var
-from app.state import AppState, get_state
+from app.state import AppState
 
 log = logging.getLogger(__name__)
 
@@ -65,7 +65,8 @@ async def record_event(
 
 @dataclass(frozen=True)
 class AuditContext:
-    """Who asked, for the audit events of work that may outlive its request."""
+    """Who asked (request id, client address), apart from the request: work that outlives its
+    request, such as an asynchronous run, still records who asked for it."""
 
     request_id: str
     client_addr: str
@@ -73,6 +74,13 @@ class AuditContext:
     @classmethod
     def of(cls, request: Request) -> AuditContext:
         return cls(request_id_var.get(), request.client.host if request.client else "")
+
+
+async def _audit_context(request: Request) -> AuditContext:  # async: no thread-pool hop
+    return AuditContext.of(request)
+
+
+AuditDep = Annotated[AuditContext, Depends(_audit_context)]
 
 
 async def record_in(
@@ -98,26 +106,3 @@ async def record_in(
             request_id=context.request_id,
             client_addr=context.client_addr,
         )
-
-
-async def record(
-    request: Request,
-    *,
-    action: str,
-    outcome: str,
-    actor_id: int | None,
-    target: str = "",
-    duration_ms: float | None = None,
-    detail: dict[str, Any] | None = None,
-) -> None:
-    """``record_in`` for the request being answered."""
-    await record_in(
-        get_state(request),
-        AuditContext.of(request),
-        action=action,
-        outcome=outcome,
-        actor_id=actor_id,
-        target=target,
-        duration_ms=duration_ms,
-        detail=detail,
-    )
