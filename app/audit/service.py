@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from typing import Annotated, Any
+from typing import Annotated, Any, Required, TypedDict, Unpack
 
 from fastapi import Depends, Request
 from sqlalchemy import select
@@ -34,28 +34,34 @@ async def _append(session: AsyncSession, event: AuditEvent) -> None:
     head.last_event_id, head.last_hash = event.id, event.hash
 
 
+class AuditFields(TypedDict, total=False):
+    """What an audit event says, apart from who asked (``AuditContext``)."""
+
+    action: Required[str]
+    outcome: Required[str]
+    actor_id: Required[int | None]
+    target: str
+    duration_ms: float | None
+    detail: dict[str, Any] | None
+
+
 async def record_event(
     sessionmaker: async_sessionmaker[AsyncSession],
     *,
-    action: str,
-    outcome: str,
-    actor_id: int | None,
-    target: str = "",
-    duration_ms: float | None = None,
-    detail: dict[str, Any] | None = None,
     request_id: str = "",
     client_addr: str = "",
+    **fields: Unpack[AuditFields],
 ) -> None:
     event = AuditEvent(
         created_at=utcnow(),
-        actor_id=actor_id,
-        action=action,
-        target=target[:512],
-        outcome=outcome,
+        actor_id=fields["actor_id"],
+        action=fields["action"],
+        target=fields.get("target", "")[:512],
+        outcome=fields["outcome"],
         request_id=request_id or request_id_var.get(),
         client_addr=client_addr,
-        duration_ms=duration_ms,
-        detail=detail or {},
+        duration_ms=fields.get("duration_ms"),
+        detail=fields.get("detail") or {},
         prev_hash="",
         hash="",
     )
@@ -83,26 +89,11 @@ async def _audit_context(request: Request) -> AuditContext:  # async: no thread-
 AuditDep = Annotated[AuditContext, Depends(_audit_context)]
 
 
-async def record_in(
-    state: AppState,
-    context: AuditContext,
-    *,
-    action: str,
-    outcome: str,
-    actor_id: int | None,
-    target: str = "",
-    duration_ms: float | None = None,
-    detail: dict[str, Any] | None = None,
-) -> None:
+async def record_in(state: AppState, context: AuditContext, **fields: Unpack[AuditFields]) -> None:
     async with state.audit_lock:  # one writer per process keeps SQLite from lock upgrades
         await record_event(
             state.sessionmaker,
-            action=action,
-            outcome=outcome,
-            actor_id=actor_id,
-            target=target,
-            duration_ms=duration_ms,
-            detail=detail,
             request_id=context.request_id,
             client_addr=context.client_addr,
+            **fields,
         )
