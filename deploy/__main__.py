@@ -11,6 +11,7 @@
 Environment: NOX_DEPLOY_STATE_DIR (the log, the executor secret's copy; default
 ~/.local/state/nox-deploy),
 NOX_STACK (default nox-ENV), NOX_SECRETS (secret name prefix, default STACK-v1),
+NOX_SWARM_OVERLAYS (comma-separated: logs, pitr, monitoring; deploy/overlays.py),
 NOX_EDGE_PORT (HTTPS), NOX_EDGE_IMAGE (first deploy), NOX_SMOKE_URL, NOX_API_REPLICAS,
 DOCKER, KUBECTL (Kubernetes namespaces: as the overlay names them); init-secrets:
 NOX_TLS_CERT_FILE and NOX_TLS_KEY_FILE (the edge's PEM certificate chain and key, stored as
@@ -29,6 +30,7 @@ from pathlib import Path
 from deploy import executor
 from deploy.history import load
 from deploy.k8s import Kubernetes, namespaces
+from deploy.overlays import OverlayError, chosen
 from deploy.rollout import DeployFailed, Target, deploy, rollback
 from deploy.smoke import SmokeFailed, smoke
 from deploy.swarm import RolloutFailed, Swarm
@@ -51,6 +53,7 @@ def make_target(kind: str, env: str, state_dir: Path, preview_url: str | None = 
             secrets_prefix=secrets_prefix(env),
             state_dir=state_dir,
             edge_image=os.environ.get("NOX_EDGE_IMAGE") or None,
+            overlays=chosen(os.environ),
         )
     app, sandbox = namespaces(REPO / "k8s", env)  # as the overlay names them
     return Kubernetes(
@@ -177,7 +180,7 @@ def main(argv: list[str] | None = None) -> int:
                 target, env=args.env, kind=args.target,
                 state_dir=state_dir, smoke_url=smoke_url(args.target, args.url),
             )  # fmt: skip
-    except (DeployFailed, RolloutFailed, SmokeFailed) as exc:
+    except (DeployFailed, RolloutFailed, SmokeFailed, OverlayError) as exc:
         print(f"deploy: {exc}", file=sys.stderr)
         return 1
     return 0

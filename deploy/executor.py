@@ -4,10 +4,13 @@ it what bubblewrap needs (our seccomp profile, unmasked system paths) on this en
 It joins the stack's attachable backend network under the alias ``executor``, so the api's
 ``NOX_EXECUTOR_URL=http://executor:8001`` finds it. Replacement is start-first: the new
 container shares the alias and must be healthy before the old one is stopped.
+It logs the way the api service does (the api's log driver and options, tag ``executor``),
+so the logs overlay (swarm/logs-shipping.yaml) is one fact for both.
 """
 
 from __future__ import annotations
 
+import json
 import subprocess
 import tempfile
 import time
@@ -15,7 +18,11 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 SECCOMP = REPO / "seccomp" / "executor.json"
-RUNNING = '{{.Config.Image}} {{index .Config.Labels "nox.secrets"}} {{.State.Running}}'
+RUNNING = (
+    '{{.Config.Image}} {{index .Config.Labels "nox.secrets"}} '
+    '{{index .Config.Labels "nox.logging"}} {{.State.Running}}'
+)
+TAG = "executor"  # the name its log lines are filed under by the collector
 HEALTH_CMD = "python -c \"import urllib.request as u; u.urlopen('http://127.0.0.1:8001/healthz')\""
 
 
@@ -46,12 +53,37 @@ def containers(docker: str, stack: str) -> list[str]:
     return out.split()
 
 
-def run_args(*, stack: str, image: str, name: str, env_file: Path, prefix: str = "") -> list[str]:
+def log_args(logging: dict[str, object] | None) -> list[str]:
+    """``docker run`` options for a Swarm LogDriver (``{"Name", "Options"}``), with the
+    executor's own tag; none for the engine's default."""
+    if not logging:
+        return []
+    given = logging.get("Options")
+    options = {**(given if isinstance(given, dict) else {}), "tag": TAG}
+    args = ["--log-driver", str(logging["Name"])]
+    args += [arg for key in sorted(options) for arg in ("--log-opt", f"{key}={options[key]}")]
+    # a changed driver or option needs a new container: ensure() compares this label
+    return [*args, "--label", f"nox.logging={logging_label(logging)}"]
+
+
+def logging_label(logging: dict[str, object] | None) -> str:
+    return json.dumps(logging, sort_keys=True, separators=(",", ":")) if logging else ""
+
+
+def run_args(
+    *,
+    stack: str,
+    image: str,
+    name: str,
+    env_file: Path,
+    prefix: str = "",
+    logging: dict[str, object] | None = None,
+) -> list[str]:
     """The container's options. Nothing is bind-mounted from the deploying machine, which
     may reach the engine remotely (DOCKER_HOST=ssh://...): the client itself reads the
     seccomp profile and the env file and sends their contents."""
     return [
-        "run", "--detach", "--name", name, "--restart", "unless-stopped",
+        "run", *log_args(logging), "--detach", "--name", name, "--restart", "unless-stopped",
         "--label", f"nox.executor-of={stack}", "--label", f"nox.secrets={prefix}",
         "--network", f"{stack}_backend", "--network-alias", "executor",
         "--read-only", "--tmpfs", "/tmp", "--cap-drop", "ALL",  # noqa: S108 (container path)
@@ -74,13 +106,21 @@ def run_args(*, stack: str, image: str, name: str, env_file: Path, prefix: str =
 
 
 def ensure(
-    *, docker: str, stack: str, image: str, state_dir: Path, prefix: str, timeout_s: float
+    *,
+    docker: str,
+    stack: str,
+    image: str,
+    state_dir: Path,
+    prefix: str,
+    timeout_s: float,
+    logging: dict[str, object] | None = None,
 ) -> None:
     """Run ``image`` as the stack's executor; keep the old one until the new one is healthy."""
     old = containers(docker, stack)
+    wanted = f"{image} {prefix} {logging_label(logging)} true"
     for cid in old:
-        running = _docker(docker, "inspect", "--format", RUNNING, cid)
-        if running == f"{image} {prefix} true":  # a secret rotation needs a new container
+        # a secret rotation or another log driver needs a new container
+        if _docker(docker, "inspect", "--format", RUNNING, cid) == wanted:
             return
     secret = current_secret(docker, old, state_dir, prefix)
     name = f"{stack}-executor-{int(time.time())}"
@@ -88,7 +128,9 @@ def ensure(
         env_file = Path(tmp) / "env"
         env_file.touch(mode=0o600)
         env_file.write_text(f"NOX_EXECUTOR_SECRET={secret}\n")
-        args = run_args(stack=stack, image=image, name=name, env_file=env_file, prefix=prefix)
+        args = run_args(
+            stack=stack, image=image, name=name, env_file=env_file, prefix=prefix, logging=logging
+        )
         new = _docker(docker, *args)
     deadline = time.monotonic() + timeout_s
     while (health := _docker(docker, "inspect", "--format", "{{.State.Health.Status}}", new)) != (

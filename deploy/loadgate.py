@@ -12,8 +12,11 @@ workload than that machine did (never below 1: a faster machine keeps the refere
 ``NOX_LOAD_P95_MS`` sets the bound outright, e.g. for a staging host unlike the machine that
 runs the gate.
 
-Run: ``python -m deploy.loadgate --url URL`` with ``NOX_LOAD_TOKENS=tok1,tok2,...``; after a
-deploy, ``deploy.rollout`` calls ``gate_after_deploy`` and a failed gate rolls back.
+Users: ``NOX_LOAD_TOKENS=tok1,tok2,...`` or ``NOX_LOAD_TOKENS_FILE`` naming a file of them
+(commas or newlines; ``dagger call deploy`` mounts its secret so). Run:
+``python -m deploy.loadgate --url URL``; after a deploy, ``deploy.rollout`` calls
+``gate_after_deploy`` and a failed gate rolls back. Whether an environment's deploy must pass
+the gate is deploy/gate_policy.py's question.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ import hashlib
 import json
 import math
 import os
+import re
 import sys
 import time
 import urllib.error
@@ -30,6 +34,7 @@ import urllib.request
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from pathlib import Path
 
 # p95 bound on the reference machine (the shared 2-core machine the tests ran on), and that
 # machine's time for the calibration workload (0.196 s measured there). Measured there: a
@@ -155,11 +160,14 @@ def run(base_url: str, tokens: list[str], *, seconds: float) -> Result:
 
 
 def gate(base_url: str, tokens: list[str], *, seconds: float, bound_ms: float) -> Result:
+    started = time.monotonic()
     result = run(base_url, tokens, seconds=seconds)
+    took = time.monotonic() - started  # warm-up round and the last paced iteration included
     p95 = result.p95()
     print(
-        f"load gate: {len(result.latencies_ms)} requests by {len(tokens)} users in {seconds:.0f} s,"
-        f" {len(result.errors)} errors, p95 {p95:.0f} ms (bound {bound_ms:.0f} ms)",
+        f"load gate: {len(result.latencies_ms)} requests by {len(tokens)} users in {seconds:.0f} s"
+        f" ({took:.1f} s in all), {len(result.errors)} errors, p95 {p95:.0f} ms"
+        f" (bound {bound_ms:.0f} ms)",
         file=sys.stderr,
         flush=True,
     )
@@ -171,15 +179,25 @@ def gate(base_url: str, tokens: list[str], *, seconds: float, bound_ms: float) -
 
 
 def tokens_from_env() -> list[str]:
-    return [t.strip() for t in os.environ.get("NOX_LOAD_TOKENS", "").split(",") if t.strip()]
+    """The gate users' API tokens: from the file NOX_LOAD_TOKENS_FILE names, else from
+    NOX_LOAD_TOKENS; separated by commas or whitespace."""
+    path = os.environ.get("NOX_LOAD_TOKENS_FILE")
+    if path:
+        try:
+            text = Path(path).read_text()
+        except OSError as exc:
+            raise LoadGateFailed(f"NOX_LOAD_TOKENS_FILE: cannot read {path}: {exc}") from exc
+    else:
+        text = os.environ.get("NOX_LOAD_TOKENS", "")
+    return [token for token in re.split(r"[,\s]+", text) if token]
 
 
-def gate_after_deploy(env: str, base_url: str) -> None:
-    """Called by deploy.rollout after the smoke test; LoadGateFailed there means roll back.
-    Runs when NOX_LOAD_TOKENS names the gate's users (one token each)."""
-    tokens = tokens_from_env()
+def gate_after_deploy(env: str, base_url: str, tokens: list[str]) -> None:
+    """Called by deploy.rollout after the smoke test with the gate's users (one token each);
+    LoadGateFailed there means roll back. No users: not run (deploy.gate_policy has already
+    refused a deploy to an environment whose gate is required)."""
     if not tokens:
-        print(f"load gate: not run for {env} (NOX_LOAD_TOKENS unset)", file=sys.stderr)
+        print(f"load gate: not run for {env} (no users' tokens given)", file=sys.stderr)
         return
     seconds = float(os.environ.get("NOX_LOAD_SECONDS", "20"))
     gate(base_url, tokens, seconds=seconds, bound_ms=p95_bound_ms())

@@ -6,6 +6,7 @@ import sys
 from pathlib import Path
 from typing import Protocol, runtime_checkable
 
+from deploy.gate_policy import GateUnready, gate_users
 from deploy.history import DEPLOYED, FAILED, Entry, record
 from deploy.loadgate import LoadGateFailed, gate_after_deploy
 from deploy.smoke import SmokeFailed
@@ -48,6 +49,10 @@ def say(message: str) -> None:
 def deploy(
     target: Target, *, image: str, env: str, kind: str, state_dir: Path, smoke_url: str
 ) -> Entry:
+    try:
+        users = gate_users(env)  # before the target is even asked: nothing may be applied
+    except (GateUnready, LoadGateFailed) as exc:
+        raise DeployFailed(str(exc)) from exc
     digest = target.digest(image)
     previous = target.current_image()
     say(f"{env}/{kind}: {image} ({digest}); running now: {previous or 'nothing'}")
@@ -68,7 +73,7 @@ def deploy(
         target.roll(image)
         say(f"smoke test {smoke_url}")
         smoke_test(smoke_url)
-        gate_after_deploy(env, smoke_url)
+        gate_after_deploy(env, smoke_url, users)
     except (RolloutFailed, SmokeFailed, LoadGateFailed) as exc:
         record(state_dir, Entry(env, kind, image, digest, FAILED, detail=str(exc)))
         if previous is None:

@@ -7,6 +7,10 @@ back when the new tasks turn unhealthy.
 The edge (HAProxy) keeps its image: it holds the host-mode ports, so replacing it is a
 separate step. A first deploy takes it from NOX_EDGE_IMAGE.
 
+Overlays (deploy/overlays.py, chosen by NOX_SWARM_OVERLAYS) add stack files to both phases,
+a stack deployed and running before them (the log collector) and one deployed after the api
+rolled (the exporters). The executor logs where the api logs (its driver, its own tag).
+
 The release record (which image serves, which served before it) lives on the api service as
 the labels ``nox.release.current`` and ``nox.release.previous``, so `rollback` works from any
 machine that reaches the engine. Not Swarm's own PreviousSpec (`docker service rollback`): it
@@ -29,6 +33,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from deploy import executor
+from deploy.overlays import OVERLAYS, Companion, Overlay
 
 ROLLED_BACK = {"rollback_completed", "rollback_paused"}
 CURRENT = "nox.release.current"
@@ -49,6 +54,7 @@ class Swarm:
     secrets_prefix: str = "nox-v1"
     state_dir: Path = Path(".")
     edge_image: str | None = None  # NOX_EDGE_IMAGE: used until an edge runs
+    overlays: tuple[Overlay, ...] = ()
 
     def run(self, *args: str, env: dict[str, str] | None = None) -> str:
         proc = subprocess.run(
@@ -101,12 +107,39 @@ class Swarm:
         # the release record rides along unchanged (a stack deploy replaces service labels)
         current, previous = self.release_record()
         env |= {"NOX_RELEASE_CURRENT": current or "", "NOX_RELEASE_PREVIOUS": previous or ""}
+        for overlay in self.overlays:
+            if overlay.before:
+                self.deploy_companion(overlay.before, wait=True)
+        files = [
+            self.stack_file,
+            *(self.stack_file.parent / f for o in self.overlays for f in o.merged),
+        ]
         # --resolve-image never: images are given by digest or exist locally; no registry
         # lookup may silently change what runs
         self.run(
             "stack", "deploy", "--resolve-image", "never", "--prune",
-            "-c", str(self.stack_file), self.stack, env=env,
+            *(arg for f in files for arg in ("-c", str(f))), self.stack, env=env,
         )  # fmt: skip
+
+    def deploy_companion(self, companion: Companion, *, wait: bool) -> None:
+        """A stack of an overlay's own; with ``wait``, until its tasks run (healthy)."""
+        name = companion.stack(self.stack)
+        env = {
+            **os.environ,
+            "NOX_STACK_NAME": self.stack,
+            "NOX_SECRETS": self.secrets_prefix,
+            "NOX_CONFIG_REV": companion.config_rev(),
+        }
+        self.run(
+            "stack", "deploy", "--resolve-image", "never", "--prune",
+            "-c", str(self.stack_file.parent / companion.file), name, env=env,
+        )  # fmt: skip
+        deadline = time.monotonic() + self.timeout_s
+        services = self.run("stack", "services", "--format", "{{.Name}}", name).split()
+        while wait and not all(self.all_running(s) for s in services):
+            if time.monotonic() > deadline:
+                raise RolloutFailed(f"stack {name} not running within {self.timeout_s:.0f}s")
+            time.sleep(1)
 
     def wait_job(self, service: str) -> None:
         """Wait for the current iteration of a Swarm job; fail on its last failed attempt."""
@@ -162,8 +195,11 @@ class Swarm:
         raise RolloutFailed(f"{service} did not converge within {self.timeout_s:.0f}s")
 
     def converged(self, service: str) -> bool:
+        return self.all_running(f"{self.stack}_{service}")
+
+    def all_running(self, full_name: str) -> bool:
         replicas = self.run(
-            "service", "ls", "--filter", f"name={self.stack}_{service}", "--format", "{{.Replicas}}"
+            "service", "ls", "--filter", f"name={full_name}", "--format", "{{.Replicas}}"
         )
         running, _, wanted = replicas.partition(" ")[0].partition("/")
         return bool(wanted) and running == wanted
@@ -209,7 +245,7 @@ class Swarm:
         try:
             executor.ensure(
                 docker=self.docker, stack=self.stack, image=image, state_dir=self.state_dir,
-                prefix=self.secrets_prefix, timeout_s=self.timeout_s,
+                prefix=self.secrets_prefix, timeout_s=self.timeout_s, logging=self.api_logging(),
             )  # fmt: skip
         except executor.ExecutorFailed as exc:
             raise RolloutFailed(str(exc)) from exc
@@ -221,6 +257,15 @@ class Swarm:
         for service, (started, changed) in before.items():
             self.wait_rollout(service, started_before=started, changed=changed)
         self.wait_rollout("edge", started_before=None, changed=False)
+        for overlay in self.overlays:
+            if overlay.after:
+                self.deploy_companion(overlay.after, wait=False)
+
+    def api_logging(self) -> dict[str, object] | None:
+        """The api service's log driver and options (Swarm's LogDriver), None for the
+        engine's default: the executor container ships its lines the same way."""
+        found = json.loads(self.inspect("api", "{{json .Spec.TaskTemplate.LogDriver}}") or "null")
+        return found if isinstance(found, dict) else None
 
     def release_record(self) -> tuple[str | None, str | None]:
         """(current, previous) image as labelled on the live api service."""
@@ -236,11 +281,24 @@ class Swarm:
         )  # fmt: skip
 
     def remove(self) -> None:
-        """Take the stack down (executor container first: it holds the backend network).
-        Volumes and secrets stay: they are the data and the credentials."""
+        """Take the stack down, with every overlay's stack of its own whatever the overlays
+        chosen now (the exporters and the executor container first: they hold the backend
+        network). Volumes and secrets stay: they are the data and the credentials."""
+        stacks = self.run("stack", "ls", "--format", "{{.Name}}").split()
+        after = [c.stack(self.stack) for o in OVERLAYS.values() if (c := o.after)]
+        before = [c.stack(self.stack) for o in OVERLAYS.values() if (c := o.before)]
+        for name in after:
+            if name in stacks:
+                self.remove_stack(name)
         executor.remove_all(self.docker, self.stack)
-        self.run("stack", "rm", self.stack)
-        label = f"label=com.docker.stack.namespace={self.stack}"
+        self.remove_stack(self.stack)
+        for name in before:
+            if name in stacks:
+                self.remove_stack(name)
+
+    def remove_stack(self, name: str) -> None:
+        self.run("stack", "rm", name)
+        label = f"label=com.docker.stack.namespace={name}"
         deadline = time.monotonic() + self.timeout_s
         while self.run("ps", "-q", "--filter", label) and time.monotonic() < deadline:
             time.sleep(1)

@@ -73,6 +73,11 @@ if ((PRINT_ENV)); then
     exit 0
 fi
 
+# One build at a time per engine: test workers may ask for the stand-ins at once; a second
+# caller waits, then finds the tags and skips them.
+exec 9>"${TMPDIR:-/tmp}/nox-airgap-images.lock"
+flock 9
+
 log() { printf 'airgap-images: %s\n' "$*" >&2; }
 have() { "$DOCKER" image inspect "$1" >/dev/null 2>&1; }
 wanted() { ((FORCE)) || ! have "$1"; }

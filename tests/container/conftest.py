@@ -36,18 +36,23 @@ POSTGRES_TAG = f"{PREFIX}/nox-postgres:test"
 TEST_SOURCE = "https://example.invalid/nox"  # the OCI source label the test build carries
 
 
-# Every container test runs on one worker, one after another: Docker builds, stacks and the
-# Swarm on a 2-core machine do not share it well (four workers reached load 19 and Swarm rolled
-# healthy updates back on missed health checks). The other workers run the other tiers.
+# The container tier runs as two groups, each on one worker, one test after another: the
+# tests that deploy onto the engine's single-node Swarm (module mark `swarm`) and the rest
+# (compose stacks, image builds, replayed pipelines). Stacks, ports, subnets and names are
+# unique per test, so the two groups share the engine; more than one test per group did not
+# share a 2-core machine well (four workers reached load 19 and Swarm rolled healthy updates
+# back on missed health checks). The other workers run the other tiers.
 CONTAINER_GROUP = "container"
+SWARM_GROUP = "container-swarm"
 
 
 # Marked as each item is collected: pytest-xdist turns xdist_group marks into groups in its own
 # pytest_collection_modifyitems, which may run before a conftest's.
 def pytest_itemcollected(item: pytest.Item) -> None:
     if isinstance(item, pytest.Function) and Path(item.path).is_relative_to(Path(__file__).parent):
+        group = SWARM_GROUP if item.get_closest_marker("swarm") else CONTAINER_GROUP
         item.add_marker(pytest.mark.container)
-        item.add_marker(pytest.mark.xdist_group(CONTAINER_GROUP))
+        item.add_marker(pytest.mark.xdist_group(group))
 
 
 @pytest.fixture(scope="session")

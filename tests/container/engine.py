@@ -8,12 +8,15 @@ plugin (``.ci/install-docker.sh``). Everything this tier creates is named ``nox-
 
 from __future__ import annotations
 
+import fcntl
 import os
 import shutil
 import socket
 import subprocess
+import tempfile
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -92,7 +95,20 @@ def build(
     if target:
         args += ["--target", target]
     args += [*build_args(python_image), *extra, str(context)]
-    return run(args, env={"DOCKER_BUILDKIT": "1"}, timeout=1200)
+    with building(dockerfile, target):
+        return run(args, env={"DOCKER_BUILDKIT": "1"}, timeout=1200)
+
+
+@contextmanager
+def building(dockerfile: str, target: str | None) -> Iterator[None]:
+    """A lock per Dockerfile stage shared by the test workers of this machine: the container
+    tier's two groups ask for the same images at the same time, and a second build of a stage
+    should wait for the first and then find every layer cached, not do the same work beside it."""
+    name = f"{PREFIX}-build-{Path(dockerfile).name}-{target or 'last'}"
+    path = Path(tempfile.gettempdir()) / f"{name}.lock"
+    with path.open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        yield
 
 
 def free_port() -> int:

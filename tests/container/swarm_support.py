@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from tests.container.engine import PREFIX as PREFIX
+from tests.container.engine import building
 from tests.prereq import require, require_binary
 
 REPO = Path(__file__).resolve().parents[2]
@@ -94,7 +95,8 @@ def nox_image(tag: str = f"{PREFIX}-dep/nox:test") -> str:
     if CA_BUNDLE.exists():  # a TLS-intercepting proxy needs the host CA (no-op otherwise)
         args += ["--secret", f"id=ca,src={CA_BUNDLE}"]
     env = {**os.environ, "DOCKER_BUILDKIT": "1"}
-    proc = subprocess.run([*args, str(REPO)], capture_output=True, text=True, env=env)
+    with building("Dockerfile", "runtime"):
+        proc = subprocess.run([*args, str(REPO)], capture_output=True, text=True, env=env)
     assert proc.returncode == 0, f"building the Nox image failed:\n{proc.stderr[-3000:]}"
     return tag
 

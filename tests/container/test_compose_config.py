@@ -192,7 +192,11 @@ def test_logs_overlay_ships_api_and_executor_to_the_loopback_collector(compose_v
         assert services[name]["depends_on"]["logs"]["condition"] == "service_healthy"
     logs = services["logs"]
     assert logs["environment"]["LOGS_RETENTION_DAYS"] == "14"
-    assert "-mtime" in " ".join(logs["entrypoint"]) and logs["read_only"] is True
-    # the collector reads the repository's configuration
-    [conf] = [v for v in logs["volumes"] if v["target"] == "/etc/syslog-ng/nox.conf"]
-    assert Path(conf["source"]) == REPO / "monitoring" / "logs" / "syslog-ng.conf"
+    assert logs["entrypoint"] == ["sh", "/etc/syslog-ng/collector.sh"]
+    assert logs["read_only"] is True
+    # the collector runs the repository's configuration and entrypoint (Swarm runs the same)
+    mounted = {v["target"]: Path(v["source"]) for v in logs["volumes"] if v["type"] == "bind"}
+    assert mounted == {
+        "/etc/syslog-ng/nox.conf": REPO / "monitoring" / "logs" / "syslog-ng.conf",
+        "/etc/syslog-ng/collector.sh": REPO / "monitoring" / "logs" / "collector.sh",
+    }

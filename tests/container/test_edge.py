@@ -32,7 +32,7 @@ from tests.container.swarm_support import (
 )
 from tests.prereq import require_binary
 
-pytestmark = pytest.mark.container
+pytestmark = [pytest.mark.container, pytest.mark.swarm]
 
 MAX_BODY = 1024 * 1024
 CLIENT_S = 3

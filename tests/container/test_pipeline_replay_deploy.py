@@ -7,7 +7,9 @@ replayer mounts the engine's socket where a real run reaches an ssh:// Docker ho
 smoke test verifies the edge with this run's CA (the replayer hands it to every container,
 as an engine configured with a custom CA does). Staging is described by a sample
 deploy/environments.toml written into the uploaded source only (the repository's file keeps
-its meaning): target swarm, this stack's ports and stand-in images as its settings.
+its meaning): target swarm, this stack's ports and stand-in images as its settings, and the
+load gate required as shipped, with its users' tokens in NOX_LOAD_TOKENS (read by the module as a
+Dagger secret) and a short NOX_LOAD_SECONDS setting: the gate must run after the smoke test.
 
 The first deploy is the operator's, by hand (`init-secrets` writes the executor's secret to
 the deploying machine); the Dagger runs then start from an empty state volume each, so both
@@ -39,7 +41,7 @@ from tests.container.test_pipeline_replay import ci, image_map  # noqa: F401 (fi
 from tests.pipeline.conftest import load
 from tests.pipeline.replayer import HOST_CA, Replayer, replaying
 
-pytestmark = pytest.mark.container
+pytestmark = [pytest.mark.container, pytest.mark.swarm]
 
 deploying = load("deploying")
 main = load("main")
@@ -48,6 +50,10 @@ SETTINGS = (
     "NOX_STACK", "NOX_EDGE_PORT", "NOX_EDGE_HTTP_PORT", "NOX_EDGE_SUBNET", "NOX_EDGE_IMAGE",
     "POSTGRES_IMAGE", "REDIS_IMAGE", "NOX_API_REPLICAS",
 )  # fmt: skip
+# Short: this test proves the gate is wired into the pipeline's deploy (what it measures is
+# test_stack_load_gate.py's and test_load_gate_rollback.py's), and CI time is tight.
+GATE_SECONDS = "3"
+GATE_USERS = 2
 
 
 def pushed(registry: str, version: str) -> str:
@@ -70,7 +76,10 @@ def staging_config(stack: SwarmStack) -> str:
         f'url = "https://127.0.0.1:{stack.port}"\n'
         'tag = "main"\n'
         'docker_host = "unix:///var/run/docker.sock"\n'
+        'load_gate = "required"\n'
+        'load_tokens = "env://NOX_LOAD_TOKENS"\n'
         f"[environments.staging.settings]\n{settings}\n"
+        f'NOX_LOAD_SECONDS = "{GATE_SECONDS}"\n'
     )
 
 
@@ -135,21 +144,55 @@ def release(stack: SwarmStack) -> tuple[str, str, str]:
     return image, labels["nox.release.current"], labels["nox.release.previous"]
 
 
+def gate_users(stack: SwarmStack) -> str:
+    """API tokens of the gate's users, made the way §5b tells operators: `nox token create`
+    in an api container of the environment."""
+    (api, *_) = docker(
+        "ps", "-q", "--filter", f"label=com.docker.swarm.service.name={stack.name}_api"
+    ).split()
+    made = [
+        docker("exec", api, "nox", "token", "create", "--email", f"load-{n}@example.com")
+        for n in range(GATE_USERS)
+    ]
+    return ",".join(out.splitlines()[-1] for out in made)
+
+
+def deploy_log(monkeypatch: pytest.MonkeyPatch) -> list[Any]:
+    """The deploy containers the module builds, to read their exec's stderr afterwards."""
+    built: list[Any] = []
+
+    def recording(*args: Any, **kwargs: Any) -> Any:
+        built.append(deploying.deployer(*args, **kwargs))
+        return built[-1]
+
+    monkeypatch.setattr(main, "deployer", recording)
+    return built
+
+
 def test_dagger_deploy_and_rollback_of_staging_on_the_local_swarm(
-    replayer: Replayer, stack: SwarmStack, registry: str
+    replayer: Replayer, stack: SwarmStack, registry: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     v1, v2 = pushed(registry, "v1"), pushed(registry, "v2")
     assert stack.deploy_sh("init-secrets").returncode == 0
     first = stack.deploy_sh("deploy", "--image", v1)
     assert first.returncode == 0, first.stderr
+    replayer.environ = {**replayer.environ, "NOX_LOAD_TOKENS": gate_users(stack)}
+    built = deploy_log(monkeypatch)
 
-    # No request load here: zero failed requests under load is test_swarm_rollout.py's claim
-    # (the same deploy.sh); this test is about the Dagger functions reaching the Swarm.
+    # Only the gate's own short load here: zero failed requests during a rollout is
+    # test_swarm_rollout.py's claim (the same deploy.sh); this test is about the Dagger
+    # functions reaching the Swarm, the load gate included.
     forget_history(replayer)
     t0 = time.monotonic()
     out = dagger_run(stack, ci().deploy(deploying.Env.staging, image=v2))
     print(f"\ndagger call deploy --env staging (replayed) v1 -> v2: {time.monotonic() - t0:.1f}s")
     assert release(stack) == (v2, v2, v1), out
+    (ctr,) = built
+    said = asyncio.run(ctr.stderr())
+    gate = re.search(rf"load gate: (\d+) requests by {GATE_USERS} users in .*, 0 errors.*", said)
+    assert gate and int(gate.group(1)) > 0, said
+    assert said.index("deploy: smoke test") < gate.start() < said.index("deploy: deployed"), said
+    print(gate.group(0))
 
     forget_history(replayer)
     t0 = time.monotonic()

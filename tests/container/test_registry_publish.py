@@ -16,7 +16,7 @@ import pytest
 
 from tests.container.swarm_support import docker, nox_image, swarm_node, task_logs
 
-pytestmark = pytest.mark.container
+pytestmark = [pytest.mark.container, pytest.mark.swarm]
 MANIFEST_V2 = "application/vnd.docker.distribution.manifest.v2+json"
 
 

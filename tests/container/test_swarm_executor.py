@@ -21,7 +21,7 @@ import pytest
 from deploy import executor
 from tests.container.swarm_support import PREFIX, docker, nox_image, swarm_node
 
-pytestmark = pytest.mark.container
+pytestmark = [pytest.mark.container, pytest.mark.swarm]
 
 BWRAP = (
     "bwrap --unshare-all --die-with-parent --ro-bind /usr /usr --symlink usr/lib /lib "

@@ -21,7 +21,7 @@ import yaml
 from tests.container.engine import wait_for
 from tests.container.swarm_support import REPO, docker, swarm_node, task_logs
 
-pytestmark = pytest.mark.container
+pytestmark = [pytest.mark.container, pytest.mark.swarm]
 
 
 def merged_stack() -> dict[str, Any]:

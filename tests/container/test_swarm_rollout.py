@@ -28,7 +28,7 @@ from tests.container.swarm_support import (
     swarm_node,
 )
 
-pytestmark = pytest.mark.container
+pytestmark = [pytest.mark.container, pytest.mark.swarm]
 
 VERSIONS = {
     "v1": 'LABEL org.opencontainers.image.version="7.0.0+v1"\nENV NOX_RELEASE=v1\n',

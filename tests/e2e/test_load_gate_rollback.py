@@ -2,11 +2,14 @@
 
 The server is a real ``nox serve``; the deploy target is a fake (FakeTarget, below): rolling
 out the image "slow" throttles the server the way a CPU quota would (SIGSTOP/SIGCONT, running
-20 ms of every second), and restoring the previous image lifts the throttle.
+10 ms of every 3 s), and restoring the previous image lifts the throttle. The throttle is far
+below what the gate tolerates even on a busy machine: the gate's bound grows with the machine's
+slowness (calibration), and at 20 ms of every second a release passed it at load 10.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import threading
@@ -27,17 +30,20 @@ pytestmark = pytest.mark.e2e
 class Throttle:
     """Let ``pid`` run ``on_s`` of every ``period_s``: a CPU quota from the outside."""
 
-    def __init__(self, pid: int, on_s: float = 0.02, period_s: float = 1.0) -> None:
+    def __init__(self, pid: int, on_s: float = 0.01, period_s: float = 3.0) -> None:
         self.pid, self.on_s, self.period_s = pid, on_s, period_s
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, daemon=True)
 
     def _loop(self) -> None:
-        while not self._stop.is_set():
-            os.kill(self.pid, signal.SIGSTOP)
-            self._stop.wait(self.period_s - self.on_s)
-            os.kill(self.pid, signal.SIGCONT)
-            self._stop.wait(self.on_s)
+        try:
+            while not self._stop.is_set():
+                os.kill(self.pid, signal.SIGSTOP)
+                self._stop.wait(self.period_s - self.on_s)
+                os.kill(self.pid, signal.SIGCONT)
+                self._stop.wait(self.on_s)
+        except ProcessLookupError:
+            return  # the server is gone (its fixture ended it): nothing left to throttle
 
     def start(self) -> None:
         self._thread.start()
@@ -45,7 +51,8 @@ class Throttle:
     def stop(self) -> None:
         self._stop.set()
         self._thread.join(timeout=5)
-        os.kill(self.pid, signal.SIGCONT)
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(self.pid, signal.SIGCONT)
 
 
 @dataclass
@@ -104,12 +111,16 @@ def server(tmp_path: Path) -> Iterator[tuple[NoxProcess, list[str]]]:
 
 
 def test_a_slow_release_fails_the_gate_and_is_rolled_back(
-    server: tuple[NoxProcess, list[str]], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    server: tuple[NoxProcess, list[str]],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    request: pytest.FixtureRequest,
 ) -> None:
     process, tokens = server
     monkeypatch.setenv("NOX_LOAD_TOKENS", ",".join(tokens))
     monkeypatch.setenv("NOX_LOAD_SECONDS", "5")
     target = FakeTarget(process)
+    request.addfinalizer(lambda: target.restore(target.running))  # never leave it stopped
     state = tmp_path / "state"
 
     deploy(

@@ -1,6 +1,7 @@
-"""The shipped log collector (monitoring/logs/syslog-ng.conf, Debian's syslog-ng) receives
-a real api's and a real executor's JSON logs and one request is found in both by its
-X-Request-ID.
+"""The shipped log collector (monitoring/logs/collector.sh running Debian's syslog-ng with
+monitoring/logs/syslog-ng.conf, as the compose and Swarm collectors do) receives a real api's
+and a real executor's JSON logs and one request is found in both by its X-Request-ID; day
+files past the retention are deleted.
 
 Between each service and syslog-ng stands util-linux ``logger`` sending each stderr line as
 RFC 5424 over TCP with the service as APP-NAME: what Docker's syslog logging driver does in
@@ -12,8 +13,10 @@ from __future__ import annotations
 import json
 import os
 import secrets
+import signal
 import subprocess
 import sys
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -28,7 +31,8 @@ from tests.support.nox_process import nox_command
 from tests.support.processes import stop
 
 pytestmark = pytest.mark.e2e
-CONFIG = Path(__file__).resolve().parents[2] / "monitoring" / "logs" / "syslog-ng.conf"
+LOGS = Path(__file__).resolve().parents[2] / "monitoring" / "logs"
+RETENTION_DAYS = 14
 HINT = "run .ci/install-monitoring.sh (Debian syslog-ng-core)"
 
 
@@ -51,25 +55,47 @@ def shipped(
     return [process, sender]
 
 
+def day_file(logs: Path, name: str, age_days: float) -> Path:
+    path = logs / "api" / "info" / name
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text('{"level":"info"}\n')
+    stamp = time.time() - age_days * 86400
+    os.utime(path, (stamp, stamp))
+    return path
+
+
 @pytest.fixture
 def collector(tmp_path: Path) -> Iterator[tuple[int, Path]]:
-    syslog_ng = require_binary("syslog-ng", HINT)
+    """collector.sh in a session of its own: its retention loop is stopped with it."""
+    require_binary("syslog-ng", HINT)
     port, logs = free_port(), tmp_path / "collected"
-    run = tmp_path / "syslog-ng"
-    run.mkdir()
-    env = {**os.environ, "LOGS_PORT": str(port), "LOGS_DIR": str(logs)}
+    env = {
+        **os.environ,
+        "LOGS_CONFIG": str(LOGS / "syslog-ng.conf"),
+        "LOGS_LISTEN": "127.0.0.1",
+        "LOGS_PORT": str(port),
+        "LOGS_DIR": str(logs),
+        "LOGS_RETENTION_DAYS": str(RETENTION_DAYS),
+    }
+    expired = day_file(logs, "2000-01-01.jsonl", RETENTION_DAYS + 2)
+    kept = day_file(logs, "2000-01-02.jsonl", RETENTION_DAYS - 2)
     with (tmp_path / "syslog-ng.log").open("wb") as out:
-        files = ["-R", str(run / "persist"), "-p", str(run / "pid"), "-c", str(run / "ctl")]
         process = subprocess.Popen(
-            [syslog_ng, "-F", "-f", str(CONFIG), *files],
+            ["sh", str(LOGS / "collector.sh")],
             env=env,
             stdout=out,
             stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
     try:
         wait_for_port(port)
+        # retention ran once at start: the day file past it is gone, the younger one stays
+        poll("the expired day file deleted", lambda: not expired.exists(), 10)
+        assert kept.exists()
+        kept.unlink()
         yield port, logs
     finally:
+        os.killpg(process.pid, signal.SIGTERM)
         stop(process)
 
 

@@ -24,6 +24,7 @@ CREDENTIALS = {
     "REGISTRY_USER": "acme-bot",
     "REGISTRY_TOKEN": "registry-token",
     "KUBECONFIG_DATA": "apiVersion: v1",
+    "NOX_LOAD_TOKENS": "tok-a,tok-b",
 }
 
 
@@ -155,6 +156,8 @@ docker_host = "unix:///var/run/docker.sock"
 [environments.staging.settings]
 NOX_STACK = "nox-stage"
 NOX_EDGE_PORT = 8443
+NOX_SWARM_OVERLAYS = "logs"
+LOGS_RETENTION_DAYS = 30
 """
 
 
@@ -171,6 +174,7 @@ def test_an_environments_settings_reach_deploy_and_rollback_as_variables(
     for ctr in ran:
         variables = graph.env(ctr)
         assert (variables["NOX_STACK"], variables["NOX_EDGE_PORT"]) == ("nox-stage", "8443")
+        assert (variables["NOX_SWARM_OVERLAYS"], variables["LOGS_RETENTION_DAYS"]) == ("logs", "30")
         assert variables["DOCKER_HOST"] == "unix:///var/run/docker.sock"
     assert [script_args(ctr)[2:5] for ctr in ran] == [
         ["deploy", "--target", "swarm"], ["rollback", "--target", "swarm"],

@@ -73,7 +73,8 @@ def test_functions_that_act_on_the_world_are_never_cached(typedefs: Any) -> None
 def test_credentials_are_secret_typed_arguments(typedefs: Any) -> None:
     functions = _functions(typedefs)
     for fn, arg in [("publish", "password"), ("deploy", "kubeconfig"), ("deploy", "ssh_key"),
-                    ("deploy", "known_hosts"), ("rollback", "kubeconfig")]:  # fmt: skip
+                    ("deploy", "known_hosts"), ("deploy", "load_tokens"),
+                    ("rollback", "kubeconfig")]:  # fmt: skip
         found = [s for s in functions[fn] if s.name == "withArg" and s.args["name"] == arg]
         assert len(found) == 1, (fn, arg)
         type_names = [a.get("name") for a in graph.find(found[0].args["typeDef"], "withObject")]

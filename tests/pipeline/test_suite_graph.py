@@ -112,6 +112,15 @@ def test_tiers_can_be_chosen_and_unknown_ones_are_refused() -> None:
         suite.suite_container(dag.directory(), ["container"])
 
 
+def test_paths_narrow_the_run_to_files_inside_the_chosen_tiers() -> None:
+    chosen = ["tests/integration/test_quotas.py", "tests/integration/test_replicas.py::test_x"]
+    ctr = suite.suite_container(dag.directory(), ["integration"], chosen)
+    assert graph.execs(ctr)[-1][-3:] == ["--", *chosen]
+    for outside in ("tests/unit/test_config.py", "tests/integration/../container/x.py", "/etc"):
+        with pytest.raises(ValueError, match="not inside the chosen tiers"):
+            suite.suite_container(dag.directory(), ["integration"], [outside])
+
+
 @pytest.mark.parametrize(
     ("code", "outcome"),
     [

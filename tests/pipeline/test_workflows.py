@@ -170,9 +170,28 @@ def test_secrets_reach_dagger_only_as_env_references(path: Path) -> None:
     for step in dagger_steps(load_workflow(path)):
         call = step["with"]["call"]
         assert "secrets." not in call, call
-        for flag in ("password", "kubeconfig", "ssh-key", "registry-password"):
+        for flag in ("password", "kubeconfig", "ssh-key", "registry-password", "load-tokens"):
             value = re.search(rf"--{flag}=(\S+)", call)
             assert value is None or value.group(1).startswith("env://"), call
+
+
+def test_each_deploy_gets_the_credentials_its_environment_names() -> None:
+    """Every env:// credential deploy/environments.toml names for an environment (the load
+    gate's users included) is set from a secret on that environment's deploy step."""
+    environments = load("environments")
+    config = environments.parse((ROOT / environments.CONFIG_PATH).read_text())
+    jobs = load_workflow(CD)["jobs"]
+    for job, env in (("deploy-staging", "staging"), ("deploy-prod", "prod")):
+        (step,) = [s for s in jobs[job]["steps"] if "call" in s.get("with", {})]
+        named = config.environment(env).credentials() | config.environment(env).gate_credentials()
+        variables = {ref.removeprefix("env://") for ref in named.values()}
+        for variable in variables:
+            assert re.fullmatch(r"\$\{\{ secrets\.\w+ \}\}", step["env"].get(variable, "")), (
+                job,
+                variable,
+            )
+    staging = jobs["deploy-staging"]["steps"][-1]["env"]
+    assert staging["NOX_LOAD_TOKENS"] == "${{ secrets.LOAD_TOKENS }}"
 
 
 @pytest.mark.parametrize("path", [CI, CD], ids=["ci", "cd"])

@@ -28,6 +28,8 @@ STATE_DIR: Final = "/var/lib/nox-deploy"
 KUBECONFIG_PATH: Final = "/run/secrets/kubeconfig"
 SSH_KEY_PATH: Final = "/root/.ssh/id_deploy"
 KNOWN_HOSTS_PATH: Final = "/root/.ssh/known_hosts"
+# The load gate's users (deploy/loadgate.py reads the file NOX_LOAD_TOKENS_FILE names).
+LOAD_TOKENS_PATH: Final = "/run/secrets/load-tokens"
 # What scripts/deploy.sh reads: its package, the manifests it applies, nothing else.
 DEPLOY_PATHS: Final = ("deploy", "scripts", "swarm", "k8s", "seccomp")
 OPS_PACKAGES: Final = ("openssh-client", "ca-certificates")  # ssh:// docker hosts, TLS
@@ -65,6 +67,7 @@ class Credentials:
     docker_host: str = ""
     ssh_key: dagger.Secret | None = None
     known_hosts: dagger.Secret | None = None
+    load_tokens: dagger.Secret | None = None  # the load gate's users (deploy only)
 
 
 def deploy_source(source: dagger.Directory) -> dagger.Directory:
@@ -106,6 +109,12 @@ def with_credentials(ctr: dagger.Container, credentials: Credentials) -> dagger.
         ctr = with_ssh(ctr, credentials.ssh_key, credentials.known_hosts)
     if credentials.docker_host:
         ctr = ctr.with_env_variable("DOCKER_HOST", credentials.docker_host)
+    if credentials.load_tokens is not None:
+        # a file, not a variable: docker, kubectl and ssh, started by the script, inherit
+        # its environment but never read this file
+        ctr = ctr.with_mounted_secret(
+            LOAD_TOKENS_PATH, credentials.load_tokens, mode=0o400
+        ).with_env_variable("NOX_LOAD_TOKENS_FILE", LOAD_TOKENS_PATH)
     return ctr
 
 

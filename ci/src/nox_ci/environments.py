@@ -17,7 +17,11 @@ SECRET_SCHEMES: Final = ("env://", "file://")
 TARGETS: Final = ("swarm", "k8s")
 # [environments.X.settings]: non-secret variables of scripts/deploy.sh (NOX_STACK, NOX_EDGE_PORT,
 # NOX_EDGE_IMAGE, ...; the list is in deploy/__main__.py). Credentials never go here.
-SETTING_NAME: Final = re.compile(r"^(NOX|POSTGRES|REDIS)_[A-Z0-9_]+$")
+SETTING_NAME: Final = re.compile(r"^(NOX|POSTGRES|REDIS|LOGS)_[A-Z0-9_]+$")
+# load_gate: "required" (a deploy without the gate users' tokens is refused before anything is
+# applied) or "optional" (the default: the gate runs when tokens are given). deploy/gate_policy.py
+# reads the same key for scripts/deploy.sh; tests/pipeline/test_load_gate.py holds them together.
+LOAD_GATES: Final = ("required", "optional")
 
 
 class ConfigError(ValueError):
@@ -45,6 +49,8 @@ class Environment:
     known_hosts: str = ""
     preview_url: str = ""  # k8s blue/green: Service/api-preview, smoke-tested before the switch
     settings: tuple[tuple[str, str], ...] = ()  # deploy.sh's variables for this environment
+    load_gate: str = "optional"
+    load_tokens: str = ""  # the gate users' API tokens, comma-separated (a credential)
 
     def credentials(self) -> dict[str, str]:
         """Each credential this environment's target needs, by its key in the file."""
@@ -53,6 +59,10 @@ class Environment:
         if self.docker_host.startswith("ssh://"):
             return {"ssh_key": self.ssh_key, "known_hosts": self.known_hosts}
         return {}
+
+    def gate_credentials(self) -> dict[str, str]:
+        """The load gate's users (deploy only; rollback runs no gate)."""
+        return {"load_tokens": self.load_tokens} if self.load_tokens else {}
 
 
 @dataclass(frozen=True)
@@ -119,11 +129,26 @@ def _environment(name: str, table: dict[str, Any]) -> Environment:
         known_hosts=_reference(table, "known_hosts", where, required=False),
         preview_url=_text(table, "preview_url", where, required=False),
         settings=_settings(table.get("settings", {}), f"{where}.settings"),
+        load_gate=_load_gate(table, where),
+        load_tokens=_reference(table, "load_tokens", where, required=False),
     )
     missing = [key for key, value in env.credentials().items() if not value]
     if missing:
         raise ConfigError(f"{CONFIG_PATH}: [{where}] needs {', '.join(missing)} for ssh://")
+    if env.load_gate == "required" and not env.load_tokens:
+        raise ConfigError(
+            f'{CONFIG_PATH}: [{where}] load_gate = "required" needs load_tokens = "env://VAR" '
+            "(the gate users' API tokens)"
+        )
     return env
+
+
+def _load_gate(table: dict[str, Any], where: str) -> str:
+    value = table.get("load_gate", "optional")
+    if value not in LOAD_GATES:
+        choices = ", ".join(LOAD_GATES)
+        raise ConfigError(f"{CONFIG_PATH}: [{where}] load_gate must be one of {choices}")
+    return str(value)
 
 
 def _settings(table: object, where: str) -> tuple[tuple[str, str], ...]:
@@ -134,7 +159,7 @@ def _settings(table: object, where: str) -> tuple[tuple[str, str], ...]:
         if not SETTING_NAME.match(name) or not isinstance(value, str | int):
             raise ConfigError(
                 f"{CONFIG_PATH}: [{where}] {name}: a deploy.sh variable (NOX_..., POSTGRES_..., "
-                "REDIS_...) with a string or number value"
+                "REDIS_..., LOGS_...) with a string or number value"
             )
         if any(word in name for word in ("PASSWORD", "TOKEN", "SECRET_KEY")):
             raise ConfigError(f"{CONFIG_PATH}: [{where}] {name}: credentials are never settings")
@@ -161,10 +186,20 @@ def registry_references(
     return wanted
 
 
+# What a credential is for, where its key alone does not say it.
+PURPOSES: Final = {
+    "load_tokens": "the load gate's users, one API token each, comma-separated "
+    "(docs/operations.md, 5b)",
+}
+
+
 def missing_message(unset: dict[str, str]) -> str:
     """One error for every credential that could not be read: what to set, and for what."""
-    lines = [f"  {key}: set {where_to_set(ref)}" for key, ref in unset.items()]
-    return "credentials are missing; nothing was run:\n" + "\n".join(lines)
+    lines = [
+        f"  {key}: set {where_to_set(ref)}" + (f": {PURPOSES[key]}" if key in PURPOSES else "")
+        for key, ref in unset.items()
+    ]
+    return "credentials are missing or empty; nothing was run:\n" + "\n".join(lines)
 
 
 def where_to_set(reference: str) -> str:

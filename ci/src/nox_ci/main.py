@@ -84,11 +84,15 @@ async def _read_secrets(references: dict[str, str]) -> dict[str, dagger.Secret]:
     for key, reference in references.items():
         secret = dag.secret(reference)
         try:
-            await secret.plaintext()  # only to learn now, not mid-rollout, that it is unset
+            # only to learn now, not mid-rollout, that it is unset (or set but empty: what a
+            # GitHub Actions expression gives for a secret the repository does not have)
+            present = bool((await secret.plaintext()).strip())
         except dagger.QueryError:
-            unset[key] = reference
-        else:
+            present = False
+        if present:
             found[key] = secret
+        else:
+            unset[key] = reference
     if unset:
         raise PipelineError(missing_message(unset))
     return found
@@ -128,11 +132,15 @@ class NoxCi:
         tiers: Annotated[
             list[str] | None, Doc("Tiers to run: unit, integration, e2e, pipeline")
         ] = None,
+        paths: Annotated[
+            list[str] | None,
+            Doc("Only these test files or node ids, inside the chosen tiers (e.g. a failing test)"),
+        ] = None,
         fail: Annotated[bool, Doc("Also raise when a test fails (after the report)")] = False,
     ) -> dagger.Directory:
         """The test tiers next to PostgreSQL, Redis and OIDC; returns junit.xml and `outcome`,
         also when tests fail, so the report can be exported exactly when it matters."""
-        ctr = suite_container(self.source, tiers or TIERS)
+        ctr = suite_container(self.source, tiers or TIERS, paths or ())
         report, passed = await suite_report(ctr)
         if fail and not passed:
             await _require_success(ctr, "tests")
@@ -194,18 +202,22 @@ class NoxCi:
         return digest_ref(address, repository, published)
 
     async def _deployment(
-        self, env: Env, target: Target | None, given: Credentials, *, image: str | None
+        self,
+        env: Env,
+        target: Target | None,
+        given: Credentials,
+        *,
+        image: str | None,
+        gate: bool = False,
     ) -> tuple[Target, str, Credentials, str]:
         """Target, URL, credentials and image of `env`: flags first, deploy/environments.toml
         after; every credential is read (and every missing one named) before anything runs.
-        `image=""` means: the digest the environment's tag points at in the registry."""
+        `image=""` means: the digest the environment's tag points at in the registry.
+        `gate`: a deploy, so also the load gate's users (rollback runs no gate)."""
         config = await self._config()
         environment = await self._environment(env)
-        wanted = {
-            key: reference
-            for key, reference in environment.credentials().items()
-            if getattr(given, key) is None
-        }
+        named = environment.credentials() | (environment.gate_credentials() if gate else {})
+        wanted = {key: ref for key, ref in named.items() if getattr(given, key) is None}
         if image == "":
             wanted |= registry_references(config.registry)
         found = await _read_secrets(wanted)
@@ -214,6 +226,7 @@ class NoxCi:
             docker_host=given.docker_host or environment.docker_host,
             ssh_key=given.ssh_key or found.get("ssh_key"),
             known_hosts=given.known_hosts or found.get("known_hosts"),
+            load_tokens=given.load_tokens or found.get("load_tokens"),
         )
         if image == "":
             image = await self._released_image(config, environment.tag, found)
@@ -242,10 +255,16 @@ class NoxCi:
         ssh_key: Annotated[dagger.Secret | None, Doc("key for an ssh:// docker_host")] = None,
         known_hosts: Annotated[dagger.Secret | None, Doc("the ssh host's key")] = None,
         preview_url: Annotated[str, Doc("k8s: Service/api-preview's URL; default: config")] = "",
+        load_tokens: Annotated[
+            dagger.Secret | None, Doc("the load gate's API tokens; default: from the config")
+        ] = None,
     ) -> str:
-        """scripts/deploy.sh deploy: migrate, roll out, smoke test, roll back on failure."""
-        given = Credentials(kubeconfig, docker_host, ssh_key, known_hosts)
-        chosen, url, credentials, ref = await self._deployment(env, target, given, image=image)
+        """scripts/deploy.sh deploy: migrate, roll out, smoke test, load gate, roll back on
+        failure."""
+        given = Credentials(kubeconfig, docker_host, ssh_key, known_hosts, load_tokens)
+        chosen, url, credentials, ref = await self._deployment(
+            env, target, given, image=image, gate=True
+        )
         environment = await self._environment(env)
         ctr = deployer(
             deploy_source(self.source), chosen, env, ref, smoke_url or url, nonce(), credentials,

@@ -62,6 +62,16 @@ def check_tiers(tiers: Sequence[str]) -> list[str]:
     return list(tiers)
 
 
+def check_paths(tiers: Sequence[str], paths: Sequence[str]) -> list[str]:
+    """Files or node ids to run instead of whole tiers: each inside one of the chosen tiers
+    (so the tier's services are bound) and a plain relative path (it ends up on pytest's argv)."""
+    roots = tuple(f"tests/{t}/" for t in tiers)
+    wrong = [p for p in paths if not p.startswith(roots) or ".." in p.split("::")[0].split("/")]
+    if wrong:
+        raise ValueError(f"test paths {wrong} are not inside the chosen tiers {', '.join(tiers)}")
+    return list(paths)
+
+
 def with_services(ctr: dagger.Container, source: dagger.Directory) -> dagger.Container:
     return (
         ctr.with_service_binding(POSTGRES_ALIAS, postgres())
@@ -84,16 +94,20 @@ def with_node(ctr: dagger.Container, source: dagger.Directory) -> dagger.Contain
     )
 
 
-def pytest_argv(tiers: Sequence[str]) -> list[str]:
+def pytest_argv(tiers: Sequence[str], paths: Sequence[str] = ()) -> list[str]:
     """`task test:pytest`, as on a laptop; --exit-code passes pytest's own exit code through
     (not task's 201), so the report's outcome can say what happened."""
-    paths = [f"tests/{t}" for t in tiers]
-    return ["task", "--exit-code", "test:pytest", f"JUNIT={REPORT}", "--", *paths]
+    selected = list(paths) or [f"tests/{t}" for t in tiers]
+    return ["task", "--exit-code", "test:pytest", f"JUNIT={REPORT}", "--", *selected]
 
 
-def suite_container(source: dagger.Directory, tiers: Sequence[str] = TIERS) -> dagger.Container:
-    """Runs the tiers; the exit code is kept (not raised) so the report survives a failure."""
+def suite_container(
+    source: dagger.Directory, tiers: Sequence[str] = TIERS, paths: Sequence[str] = ()
+) -> dagger.Container:
+    """Runs the tiers (or only `paths` inside them); the exit code is kept (not raised) so the
+    report survives a failure."""
     selected = check_tiers(tiers)
+    chosen = check_paths(selected, paths)
     return (
         suite_image(source)
         .with_(lambda c: with_apt_packages(c, SUITE_PACKAGES))
@@ -104,7 +118,7 @@ def suite_container(source: dagger.Directory, tiers: Sequence[str] = TIERS) -> d
         .with_env_variable("CI", "true")
         .with_exec(["mkdir", "-p", REPORTS])
         .with_exec(
-            pytest_argv(selected),
+            pytest_argv(selected, chosen),
             expect=dagger.ReturnType.ANY,
             # bubblewrap creates user namespaces; the engine's default exec sandbox forbids that.
             insecure_root_capabilities=True,
