@@ -22,8 +22,8 @@ import httpx
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.wrk import Load, run_wrk
-from tests.servers import nox_command, nox_serve
-from tests.services import free_port
+from tests.support.net import free_port
+from tests.support.nox_process import nox_command, nox_serve
 
 
 def start_hello() -> tuple[subprocess.Popen[bytes], str]:

@@ -27,7 +27,8 @@ from app.backup.restore import restore_backup
 from app.backup.service import create_backup
 from app.migrate import migrate
 from app.settings import Settings
-from tests.services import postgres_bin_dir, postgres_server, redis_server
+from tests.support.postgres import postgres_bin_dir, postgres_server
+from tests.support.redis import redis_server
 
 FILL = """
 INSERT INTO users (email, name, role, is_active, quotas, created_at)

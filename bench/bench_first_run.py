@@ -20,7 +20,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from tests.services import free_port
+from tests.support.net import free_port
 
 REPO = Path(__file__).resolve().parent.parent
 COMMANDS = {

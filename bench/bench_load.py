@@ -25,7 +25,7 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from tests.servers import nox_command, nox_serve
+from tests.support.nox_process import nox_command, nox_serve
 
 BURN = "while True: pass"
 

@@ -34,7 +34,7 @@ from app.sandbox.interface import Language, RunRequest
 from app.sandbox.limits import default_limits
 from app.sandbox.local import sandbox_owner
 from app.settings import CgroupMode, SandboxBackend, Settings
-from tests.servers import nox_command, nox_serve
+from tests.support.nox_process import nox_command, nox_serve
 
 BARE_BWRAP = [
     "bwrap", "--unshare-all", "--die-with-parent", "--new-session", "--ro-bind", "/usr", "/usr",

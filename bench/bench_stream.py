@@ -20,7 +20,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from app.client import Finished, NoxClient, Output
-from tests.servers import nox_command, nox_serve
+from tests.support.nox_process import nox_command, nox_serve
 
 PRINT_ONE = "print(1)"
 PRINT_SLEEP_PRINT = "import time\nprint(1)\ntime.sleep(2)\nprint(2)"

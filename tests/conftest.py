@@ -16,15 +16,14 @@ from asgi_lifespan import LifespanManager
 
 from app.migrate import migrate
 from app.settings import SandboxBackend, Settings
-from tests.bound_services import BoundPostgres, BoundRedis, bound_postgres, bound_redis
 from tests.prereq import require
-from tests.services import (
-    PostgresServer,
-    RedisServer,
+from tests.support.postgres import (
+    PostgresService,
+    bound_postgres,
     postgres_bin_dir,
     postgres_server,
-    redis_server,
 )
+from tests.support.redis import RedisService, bound_redis, redis_server
 
 AppClient = Callable[..., AbstractAsyncContextManager[httpx.AsyncClient]]
 
@@ -45,7 +44,7 @@ def make_settings(tmp_path: Path, **overrides: Any) -> Settings:
 
 
 @pytest.fixture(scope="session")
-def pg_server() -> Iterator[PostgresServer | BoundPostgres]:
+def pg_server() -> Iterator[PostgresService]:
     bound = bound_postgres()  # a service container bound by `dagger call test`
     if bound is not None:
         yield bound
@@ -58,7 +57,7 @@ def pg_server() -> Iterator[PostgresServer | BoundPostgres]:
 
 
 @pytest.fixture
-def postgres_url(pg_server: PostgresServer | BoundPostgres) -> Iterator[str]:
+def postgres_url(pg_server: PostgresService) -> Iterator[str]:
     """A fresh, empty database on the session's PostgreSQL server."""
     name = f"t_{uuid.uuid4().hex[:12]}"
     pg_server.psql(f"CREATE DATABASE {name}")
@@ -67,7 +66,7 @@ def postgres_url(pg_server: PostgresServer | BoundPostgres) -> Iterator[str]:
 
 
 @pytest.fixture(scope="session")
-def redis_srv() -> Iterator[RedisServer | BoundRedis]:
+def redis_srv() -> Iterator[RedisService]:
     bound = bound_redis()
     if bound is not None:
         yield bound
@@ -80,9 +79,9 @@ def redis_srv() -> Iterator[RedisServer | BoundRedis]:
 
 
 @pytest.fixture
-async def redis_url(redis_srv: RedisServer | BoundRedis) -> AsyncIterator[str]:
+async def redis_url(redis_srv: RedisService) -> AsyncIterator[str]:
     """The session's Redis, its database flushed before each test (a bound server is shared by
-    the xdist workers, each on its own database: tests/bound_services.py)."""
+    the xdist workers, each on its own database: tests/support/redis.py)."""
     from redis.asyncio import Redis
 
     client = Redis.from_url(redis_srv.url)

@@ -23,7 +23,8 @@ from app.backup import pitr
 from app.settings import Settings
 from tests.conftest import make_settings
 from tests.prereq import require, require_binary
-from tests.services import PostgresServer, free_port, postgres_bin_dir, postgres_server
+from tests.support.net import free_port
+from tests.support.postgres import PostgresServer, postgres_bin_dir, postgres_server
 
 
 @dataclass

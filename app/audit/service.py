@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from typing import Any
+from typing import Annotated, Any, Required, TypedDict, Unpack
 
-from fastapi import Request
+from fastapi import Depends, Request
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -14,7 +14,7 @@ from app.audit.chain import GENESIS, event_hash
 from app.audit.models import AuditEvent, AuditHead
 from app.db import utcnow
 from app.observability.context import request_id_var
-from app.state import AppState, get_state
+from app.state import AppState
 
 log = logging.getLogger(__name__)
 
@@ -34,28 +34,34 @@ async def _append(session: AsyncSession, event: AuditEvent) -> None:
     head.last_event_id, head.last_hash = event.id, event.hash
 
 
+class AuditFields(TypedDict, total=False):
+    """What an audit event says, apart from who asked (``AuditContext``)."""
+
+    action: Required[str]
+    outcome: Required[str]
+    actor_id: Required[int | None]
+    target: str
+    duration_ms: float | None
+    detail: dict[str, Any] | None
+
+
 async def record_event(
     sessionmaker: async_sessionmaker[AsyncSession],
     *,
-    action: str,
-    outcome: str,
-    actor_id: int | None,
-    target: str = "",
-    duration_ms: float | None = None,
-    detail: dict[str, Any] | None = None,
     request_id: str = "",
     client_addr: str = "",
+    **fields: Unpack[AuditFields],
 ) -> None:
     event = AuditEvent(
         created_at=utcnow(),
-        actor_id=actor_id,
-        action=action,
-        target=target[:512],
-        outcome=outcome,
+        actor_id=fields["actor_id"],
+        action=fields["action"],
+        target=fields.get("target", "")[:512],
+        outcome=fields["outcome"],
         request_id=request_id or request_id_var.get(),
         client_addr=client_addr,
-        duration_ms=duration_ms,
-        detail=detail or {},
+        duration_ms=fields.get("duration_ms"),
+        detail=fields.get("detail") or {},
         prev_hash="",
         hash="",
     )
@@ -65,7 +71,8 @@ async def record_event(
 
 @dataclass(frozen=True)
 class AuditContext:
-    """Who asked, for the audit events of work that may outlive its request."""
+    """Who asked (request id, client address), apart from the request: work that outlives its
+    request, such as an asynchronous run, still records who asked for it."""
 
     request_id: str
     client_addr: str
@@ -75,49 +82,18 @@ class AuditContext:
         return cls(request_id_var.get(), request.client.host if request.client else "")
 
 
-async def record_in(
-    state: AppState,
-    context: AuditContext,
-    *,
-    action: str,
-    outcome: str,
-    actor_id: int | None,
-    target: str = "",
-    duration_ms: float | None = None,
-    detail: dict[str, Any] | None = None,
-) -> None:
+async def _audit_context(request: Request) -> AuditContext:  # async: no thread-pool hop
+    return AuditContext.of(request)
+
+
+AuditDep = Annotated[AuditContext, Depends(_audit_context)]
+
+
+async def record_in(state: AppState, context: AuditContext, **fields: Unpack[AuditFields]) -> None:
     async with state.audit_lock:  # one writer per process keeps SQLite from lock upgrades
         await record_event(
             state.sessionmaker,
-            action=action,
-            outcome=outcome,
-            actor_id=actor_id,
-            target=target,
-            duration_ms=duration_ms,
-            detail=detail,
             request_id=context.request_id,
             client_addr=context.client_addr,
+            **fields,
         )
-
-
-async def record(
-    request: Request,
-    *,
-    action: str,
-    outcome: str,
-    actor_id: int | None,
-    target: str = "",
-    duration_ms: float | None = None,
-    detail: dict[str, Any] | None = None,
-) -> None:
-    """``record_in`` for the request being answered."""
-    await record_in(
-        get_state(request),
-        AuditContext.of(request),
-        action=action,
-        outcome=outcome,
-        actor_id=actor_id,
-        target=target,
-        duration_ms=duration_ms,
-        detail=detail,
-    )

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter, Response
 from fastapi import Path as PathParam
 
-from app.audit.service import record
+from app.audit.service import AuditDep, record_in
 from app.auth import tokens
 from app.auth.cache import invalidate_all
 from app.auth.caller import Caller
@@ -37,12 +37,13 @@ async def me(user: CurrentUser) -> Response:
 
 @router.post("/tokens", status_code=201)
 async def create_token(
-    body: TokenCreate, user: CurrentUser, session: SessionDep, request: Request
+    body: TokenCreate, user: CurrentUser, session: SessionDep, state: StateDep, audit: AuditDep
 ) -> TokenCreated:
     token, plaintext = await tokens.create_token(session=session, user=user, name=body.name)
     await session.commit()
-    await record(
-        request,
+    await record_in(
+        state,
+        audit,
         action="token.create",
         outcome="success",
         actor_id=user.id,
@@ -65,15 +66,16 @@ async def revoke_token(
     user: CurrentUser,
     session: SessionDep,
     state: StateDep,
-    request: Request,
+    audit: AuditDep,
 ) -> Response:
     token = await tokens.revoke_token(session=session, user=user, token_id=token_id)
     if token is None:
         raise NoxProblem(404, "Not Found", f"you have no token {token_id}")
     await session.commit()
     await invalidate_all(state.store)
-    await record(
-        request,
+    await record_in(
+        state,
+        audit,
         action="token.revoke",
         outcome="success",
         actor_id=user.id,
@@ -84,7 +86,7 @@ async def revoke_token(
 
 @router.post("/dev-login")
 async def dev_login(
-    body: DevLogin, session: SessionDep, state: StateDep, request: Request, response: Response
+    body: DevLogin, session: SessionDep, state: StateDep, audit: AuditDep, response: Response
 ) -> MePublic:
     """Log in as any email without a provider: local development only."""
     if not state.settings.dev_login_enabled or state.settings.is_production:
@@ -98,7 +100,12 @@ async def dev_login(
     session_id = await create_session(store=state.store, settings=state.settings, user_id=user.id)
     set_session_cookie(response, state.settings, session_id)
     LOGINS.labels(provider="dev", outcome="success").inc()
-    await record(
-        request, action="auth.login", outcome="success", actor_id=user.id, target="provider:dev"
+    await record_in(
+        state,
+        audit,
+        action="auth.login",
+        outcome="success",
+        actor_id=user.id,
+        target="provider:dev",
     )
     return me_public(caller)

@@ -4,11 +4,12 @@
     from app.client import NoxClient
     with NoxClient.from_config() as nox:         # NOX_URL / NOX_TOKEN or the config file
         print(nox.run_python("print(6 * 7)").stdout)
-        for event in nox.stream_python("import time; print(1); time.sleep(1); print(2)"):
+        for event in nox.stream("python", "import time; print(1); time.sleep(1); print(2)"):
             ...
 """
 
 from app.client.asynchronous import AsyncNoxClient
+from app.client.calls import RunOptions
 from app.client.config import ClientConfig
 from app.client.errors import NoxConnectionError, NoxError
 from app.client.events import Cancelled, Failed, Finished, Output, RunEvent
@@ -25,4 +26,5 @@ __all__ = [
     "NoxError",
     "Output",
     "RunEvent",
+    "RunOptions",
 ]

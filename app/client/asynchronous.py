@@ -4,27 +4,52 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable, Coroutine
 from pathlib import Path
 from types import TracebackType
-from typing import TypeVar
+from typing import Any, Concatenate, ParamSpec, TypeVar
 
 import httpx
 
-from app.auth.schemas import MePublic, TokenCreated, TokenPublic
 from app.client import calls
-from app.client.calls import Call, Language, checked
+from app.client.calls import Call, build, checked, method_like
 from app.client.config import ClientConfig
 from app.client.errors import NoxConnectionError
 from app.client.events import TERMINAL, RunEvent, SseParser
 from app.client.sync import DEFAULT_TIMEOUT_S, client_headers
 from app.jobs.models import RunJob
-from app.sandbox.interface import FileInfo, RunPublic
 
 T = TypeVar("T")
+P = ParamSpec("P")
+
+
+def _sends(
+    call: Callable[P, Call[T]],
+) -> Callable[Concatenate[AsyncNoxClient, P], Coroutine[Any, Any, T]]:
+    """The method that sends ``call`` and answers its parsed result."""
+
+    async def method(self: AsyncNoxClient, /, *args: P.args, **kwargs: P.kwargs) -> T:
+        return await self._send(call(*args, **kwargs))
+
+    return method_like(method, call)
+
+
+def _streams(
+    call: Callable[P, Call[None]],
+) -> Callable[Concatenate[AsyncNoxClient, P], AsyncIterator[RunEvent]]:
+    """The method that sends ``call`` and yields its events as they arrive."""
+
+    def method(
+        self: AsyncNoxClient, /, *args: P.args, **kwargs: P.kwargs
+    ) -> AsyncIterator[RunEvent]:
+        return self._events(call(*args, **kwargs))
+
+    return method_like(method, call)
 
 
 class AsyncNoxClient:
+    """``NoxClient``'s methods, awaited (``stream`` and ``follow`` are async iterators)."""
+
     def __init__(
         self,
         url: str,
@@ -61,21 +86,9 @@ class AsyncNoxClient:
     async def aclose(self) -> None:
         await self._http.aclose()
 
-    def _request(self, call: Call[T]) -> httpx.Request:
-        timeout = httpx.USE_CLIENT_DEFAULT if call.timeout_s is None else call.timeout_s
-        return self._http.build_request(
-            call.method,
-            call.path,
-            json=call.json,
-            content=call.content,
-            params=call.params,
-            headers=call.headers,
-            timeout=timeout,
-        )
-
     async def _send(self, call: Call[T]) -> T:
         try:
-            response = await self._http.send(self._request(call))
+            response = await self._http.send(build(self._http, call))
         except httpx.HTTPError as exc:
             raise NoxConnectionError(self.url, exc) from exc
         return call.parse(checked(response))
@@ -83,7 +96,7 @@ class AsyncNoxClient:
     async def _events(self, call: Call[None]) -> AsyncIterator[RunEvent]:
         parser = SseParser()
         try:
-            response = await self._http.send(self._request(call), stream=True)
+            response = await self._http.send(build(self._http, call), stream=True)
         except httpx.HTTPError as exc:
             raise NoxConnectionError(self.url, exc) from exc
         try:
@@ -102,54 +115,14 @@ class AsyncNoxClient:
             await response.aclose()  # leaving early closes the stream: the server stops the run
 
     # Runs
-    async def run(
-        self,
-        language: Language,
-        source: str,
-        *,
-        stdin: str = "",
-        args: list[str] | None = None,
-        timeout_s: float | None = None,
-    ) -> RunPublic:
-        return await self._send(calls.run(language, source, stdin, args, timeout_s))
-
-    async def run_python(self, code: str, **kwargs: object) -> RunPublic:
-        return await self.run("python", code, **kwargs)  # type: ignore[arg-type]
-
-    async def run_shell(self, script: str, **kwargs: object) -> RunPublic:
-        return await self.run("shell", script, **kwargs)  # type: ignore[arg-type]
-
-    def stream(
-        self,
-        language: Language,
-        source: str,
-        *,
-        stdin: str = "",
-        args: list[str] | None = None,
-        timeout_s: float | None = None,
-    ) -> AsyncIterator[RunEvent]:
-        """Output events as the program writes them, then ``Finished`` (or ``Failed``)."""
-        return self._events(calls.stream(language, source, stdin, args, timeout_s))
-
-    async def submit(
-        self,
-        language: Language,
-        source: str,
-        *,
-        stdin: str = "",
-        args: list[str] | None = None,
-        timeout_s: float | None = None,
-    ) -> RunJob:
-        return await self._send(calls.submit(language, source, stdin, args, timeout_s))
-
-    async def job(self, job_id: str) -> RunJob:
-        return await self._send(calls.job(job_id))
-
-    async def cancel(self, job_id: str) -> None:
-        await self._send(calls.cancel(job_id))
-
-    def follow(self, job_id: str, after: int | None = None) -> AsyncIterator[RunEvent]:
-        return self._events(calls.follow(job_id, after))
+    run = _sends(calls.run)
+    run_python = _sends(calls.run_python)
+    run_shell = _sends(calls.run_shell)
+    stream = _streams(calls.stream)
+    submit = _sends(calls.submit)
+    job = _sends(calls.job)
+    cancel = _sends(calls.cancel)
+    follow = _streams(calls.follow)
 
     async def wait(self, job_id: str, poll_s: float = 0.5, timeout_s: float = 600.0) -> RunJob:
         """Poll until the job has ended."""
@@ -161,27 +134,13 @@ class AsyncNoxClient:
             await asyncio.sleep(poll_s)
 
     # Files
-    async def put_file(self, path: str, data: bytes) -> FileInfo:
-        return await self._send(calls.put_file(path, data))
-
-    async def get_file(self, path: str) -> bytes:
-        return await self._send(calls.get_file(path))
-
-    async def list_files(self, prefix: str = "") -> list[FileInfo]:
-        return await self._send(calls.list_files(prefix))
-
-    async def delete_file(self, path: str) -> None:
-        await self._send(calls.delete_file(path))
+    put_file = _sends(calls.put_file)
+    get_file = _sends(calls.get_file)
+    list_files = _sends(calls.list_files)
+    delete_file = _sends(calls.delete_file)
 
     # Identity and tokens
-    async def me(self) -> MePublic:
-        return await self._send(calls.me())
-
-    async def create_token(self, name: str = "") -> TokenCreated:
-        return await self._send(calls.create_token(name))
-
-    async def list_tokens(self) -> list[TokenPublic]:
-        return await self._send(calls.list_tokens())
-
-    async def revoke_token(self, token_id: int) -> None:
-        await self._send(calls.revoke_token(token_id))
+    me = _sends(calls.me)
+    create_token = _sends(calls.create_token)
+    list_tokens = _sends(calls.list_tokens)
+    revoke_token = _sends(calls.revoke_token)

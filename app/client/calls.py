@@ -1,14 +1,17 @@
 """Every call the client makes, described once: the sync and async clients only send them.
 
 A ``Call`` says method, path and body; ``parse`` turns a successful response into the typed
-result. Errors become ``NoxError`` from the problem document, in one place.
+result. Errors become ``NoxError`` from the problem document, in one place. Each function here
+is a method of ``NoxClient`` and ``AsyncNoxClient`` with the same parameters (``app.client.sync``
+and ``app.client.asynchronous`` derive them), so a parameter list is written only here.
 """
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Generic, Literal, TypeVar
+from typing import Any, Generic, Literal, TypedDict, TypeVar, Unpack
 from urllib.parse import quote
 
 import httpx
@@ -20,6 +23,7 @@ from app.jobs.models import RunJob
 from app.sandbox.interface import FileInfo, RunPublic
 
 T = TypeVar("T")
+M = TypeVar("M", bound=Callable[..., Any])
 Language = Literal["python", "shell"]
 EVENT_STREAM = "text/event-stream"
 
@@ -34,6 +38,35 @@ class Call(Generic[T]):
     params: dict[str, str] = field(default_factory=dict)
     headers: dict[str, str] = field(default_factory=dict)
     timeout_s: float | None = None  # None: the client's default
+
+
+def build(http: httpx.Client | httpx.AsyncClient, call: Call[Any]) -> httpx.Request:
+    """The request for ``call`` on either client (its own timeout, else the client's)."""
+    timeout = httpx.USE_CLIENT_DEFAULT if call.timeout_s is None else call.timeout_s
+    return http.build_request(
+        call.method,
+        call.path,
+        json=call.json,
+        content=call.content,
+        params=call.params,
+        headers=call.headers,
+        timeout=timeout,
+    )
+
+
+def method_like(method: M, call: Callable[..., Call[Any]]) -> M:
+    """``method``, named, documented and signed at run time as ``call`` with ``self`` first:
+    what ``help()`` and ``inspect.signature`` show (type checkers see it through ParamSpec)."""
+    signature = inspect.signature(call)
+    this = inspect.Parameter("self", inspect.Parameter.POSITIONAL_ONLY)
+    target: Any = method
+    target.__name__ = target.__qualname__ = call.__name__
+    target.__doc__ = call.__doc__
+    target.__signature__ = signature.replace(
+        parameters=[this, *signature.parameters.values()],
+        return_annotation=inspect.Signature.empty,
+    )
+    return method
 
 
 def checked(response: httpx.Response) -> httpx.Response:
@@ -55,10 +88,18 @@ def _nothing(_response: httpx.Response) -> None:
     return None
 
 
-def _body(
-    language: Language, source: str, stdin: str, args: list[str] | None, timeout_s: float | None
-) -> dict[str, Any]:
-    body: dict[str, Any] = {"stdin": stdin}
+class RunOptions(TypedDict, total=False):
+    """What a run may add to its source, by keyword; left out, the server's default applies."""
+
+    stdin: str
+    args: list[str] | None  # Python runs only
+    timeout_s: float | None  # may only lower the wall-clock limit
+
+
+def _body(language: Language, source: str, options: RunOptions) -> dict[str, Any]:
+    args = options.get("args")
+    timeout_s = options.get("timeout_s")
+    body: dict[str, Any] = {"stdin": options.get("stdin", "")}
     if language == "python":
         body |= {"code": source, "args": args or []}
     elif args:
@@ -70,52 +111,44 @@ def _body(
     return body
 
 
-def _run_wait(timeout_s: float | None) -> float:
+def _run_wait(options: RunOptions) -> float:
     """How long the client waits for a synchronous run: the run, queueing, and a margin."""
-    return (timeout_s or 300.0) + 60.0
+    return (options.get("timeout_s") or 300.0) + 60.0
 
 
-def run(
-    language: Language,
-    source: str,
-    stdin: str = "",
-    args: list[str] | None = None,
-    timeout_s: float | None = None,
-) -> Call[RunPublic]:
+def run(language: Language, source: str, **options: Unpack[RunOptions]) -> Call[RunPublic]:
     return Call(
         "POST",
         f"/api/v7/run/{language}",
         _model(RunPublic),
-        json=_body(language, source, stdin, args, timeout_s),
-        timeout_s=_run_wait(timeout_s),
+        json=_body(language, source, options),
+        timeout_s=_run_wait(options),
     )
 
 
-def stream(
-    language: Language,
-    source: str,
-    stdin: str = "",
-    args: list[str] | None = None,
-    timeout_s: float | None = None,
-) -> Call[None]:
+def run_python(code: str, **options: Unpack[RunOptions]) -> Call[RunPublic]:
+    return run("python", code, **options)
+
+
+def run_shell(script: str, **options: Unpack[RunOptions]) -> Call[RunPublic]:
+    return run("shell", script, **options)
+
+
+def stream(language: Language, source: str, **options: Unpack[RunOptions]) -> Call[None]:
+    """Output events as the program writes them, then ``Finished`` (or ``Failed``)."""
     return Call(
         "POST",
         f"/api/v7/run/{language}",
         _nothing,
-        json=_body(language, source, stdin, args, timeout_s),
+        json=_body(language, source, options),
         headers={"Accept": EVENT_STREAM},
-        timeout_s=_run_wait(timeout_s),
+        timeout_s=_run_wait(options),
     )
 
 
-def submit(
-    language: Language,
-    source: str,
-    stdin: str = "",
-    args: list[str] | None = None,
-    timeout_s: float | None = None,
-) -> Call[RunJob]:
-    body = _body(language, source, stdin, args, timeout_s) | {"language": language}
+def submit(language: Language, source: str, **options: Unpack[RunOptions]) -> Call[RunJob]:
+    """An asynchronous run: answered at once with the job to follow, wait for or cancel."""
+    body = _body(language, source, options) | {"language": language}
     return Call("POST", "/api/v7/runs", _model(RunJob), json=body)
 
 

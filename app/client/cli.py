@@ -15,6 +15,7 @@ from typing import Any, TypeVar
 
 import click
 
+from app.client.calls import Language, RunOptions
 from app.client.config import ClientConfig, ConfigError
 from app.client.errors import NoxConnectionError, NoxError
 from app.client.events import Cancelled, Failed, Finished, Output, RunEvent
@@ -106,7 +107,7 @@ def remote(ctx: click.Context, url: str | None, token: str | None, config: Path 
     ctx.find_root().meta["nox.token"] = ""
 
 
-def _language(path: str, shell: bool, python: bool) -> str:
+def _language(path: str, shell: bool, python: bool) -> Language:
     if shell and python:
         raise click.UsageError("--shell and --python exclude each other")
     if shell or python:
@@ -163,16 +164,16 @@ def run(
     source = file.read()
     stdin = stdin_file.read() if stdin_file else ""
     client = _client(ctx)
-    options: dict[str, Any] = {"stdin": stdin, "args": list(args) or None, "timeout_s": timeout}
+    options: RunOptions = {"stdin": stdin, "args": list(args) or None, "timeout_s": timeout}
     if detach:
-        click.echo(client.submit(language, source, **options).id)  # type: ignore[arg-type]
+        click.echo(client.submit(language, source, **options).id)
         return
     if no_stream:
-        result = client.run(language, source, **options)  # type: ignore[arg-type]
+        result = client.run(language, source, **options)
         sys.stdout.write(result.stdout)
         sys.stderr.write(result.stderr)
     else:
-        result = _print_events(client.stream(language, source, **options))  # type: ignore[arg-type]
+        result = _print_events(client.stream(language, source, **options))
     _report(result)
     sys.exit(exit_code_of(result))
 

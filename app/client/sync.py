@@ -3,24 +3,23 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from types import TracebackType
-from typing import TypeVar
+from typing import Concatenate, ParamSpec, TypeVar
 
 import httpx
 
 from app import __version__
-from app.auth.schemas import MePublic, TokenCreated, TokenPublic
 from app.client import calls
-from app.client.calls import Call, Language, checked
+from app.client.calls import Call, build, checked, method_like
 from app.client.config import ClientConfig
 from app.client.errors import NoxConnectionError
 from app.client.events import TERMINAL, RunEvent, SseParser
 from app.jobs.models import RunJob
-from app.sandbox.interface import FileInfo, RunPublic
 
 T = TypeVar("T")
+P = ParamSpec("P")
 USER_AGENT = f"nox-client/{__version__}"
 DEFAULT_TIMEOUT_S = 30.0
 
@@ -32,7 +31,30 @@ def client_headers(token: str) -> dict[str, str]:
     return headers
 
 
+def _sends(call: Callable[P, Call[T]]) -> Callable[Concatenate[NoxClient, P], T]:
+    """The method that sends ``call`` and answers its parsed result."""
+
+    def method(self: NoxClient, /, *args: P.args, **kwargs: P.kwargs) -> T:
+        return self._send(call(*args, **kwargs))
+
+    return method_like(method, call)
+
+
+def _streams(
+    call: Callable[P, Call[None]],
+) -> Callable[Concatenate[NoxClient, P], Iterator[RunEvent]]:
+    """The method that sends ``call`` and yields its events as they arrive."""
+
+    def method(self: NoxClient, /, *args: P.args, **kwargs: P.kwargs) -> Iterator[RunEvent]:
+        return self._events(call(*args, **kwargs))
+
+    return method_like(method, call)
+
+
 class NoxClient:
+    """A method named like a function of ``app.client.calls`` sends that call, with the same
+    parameters; ``wait`` polls ``job``."""
+
     def __init__(
         self,
         url: str,
@@ -69,21 +91,9 @@ class NoxClient:
     def close(self) -> None:
         self._http.close()
 
-    def _request(self, call: Call[T]) -> httpx.Request:
-        timeout = httpx.USE_CLIENT_DEFAULT if call.timeout_s is None else call.timeout_s
-        return self._http.build_request(
-            call.method,
-            call.path,
-            json=call.json,
-            content=call.content,
-            params=call.params,
-            headers=call.headers,
-            timeout=timeout,
-        )
-
     def _send(self, call: Call[T]) -> T:
         try:
-            response = self._http.send(self._request(call))
+            response = self._http.send(build(self._http, call))
         except httpx.HTTPError as exc:
             raise NoxConnectionError(self.url, exc) from exc
         return call.parse(checked(response))
@@ -91,7 +101,7 @@ class NoxClient:
     def _events(self, call: Call[None]) -> Iterator[RunEvent]:
         parser = SseParser()
         try:
-            response = self._http.send(self._request(call), stream=True)
+            response = self._http.send(build(self._http, call), stream=True)
         except httpx.HTTPError as exc:
             raise NoxConnectionError(self.url, exc) from exc
         try:
@@ -110,54 +120,14 @@ class NoxClient:
             response.close()  # leaving early closes the stream: the server stops the run
 
     # Runs
-    def run(
-        self,
-        language: Language,
-        source: str,
-        *,
-        stdin: str = "",
-        args: list[str] | None = None,
-        timeout_s: float | None = None,
-    ) -> RunPublic:
-        return self._send(calls.run(language, source, stdin, args, timeout_s))
-
-    def run_python(self, code: str, **kwargs: object) -> RunPublic:
-        return self.run("python", code, **kwargs)  # type: ignore[arg-type]
-
-    def run_shell(self, script: str, **kwargs: object) -> RunPublic:
-        return self.run("shell", script, **kwargs)  # type: ignore[arg-type]
-
-    def stream(
-        self,
-        language: Language,
-        source: str,
-        *,
-        stdin: str = "",
-        args: list[str] | None = None,
-        timeout_s: float | None = None,
-    ) -> Iterator[RunEvent]:
-        """Output events as the program writes them, then ``Finished`` (or ``Failed``)."""
-        return self._events(calls.stream(language, source, stdin, args, timeout_s))
-
-    def submit(
-        self,
-        language: Language,
-        source: str,
-        *,
-        stdin: str = "",
-        args: list[str] | None = None,
-        timeout_s: float | None = None,
-    ) -> RunJob:
-        return self._send(calls.submit(language, source, stdin, args, timeout_s))
-
-    def job(self, job_id: str) -> RunJob:
-        return self._send(calls.job(job_id))
-
-    def cancel(self, job_id: str) -> None:
-        self._send(calls.cancel(job_id))
-
-    def follow(self, job_id: str, after: int | None = None) -> Iterator[RunEvent]:
-        return self._events(calls.follow(job_id, after))
+    run = _sends(calls.run)
+    run_python = _sends(calls.run_python)
+    run_shell = _sends(calls.run_shell)
+    stream = _streams(calls.stream)
+    submit = _sends(calls.submit)
+    job = _sends(calls.job)
+    cancel = _sends(calls.cancel)
+    follow = _streams(calls.follow)
 
     def wait(self, job_id: str, poll_s: float = 0.5, timeout_s: float = 600.0) -> RunJob:
         """Poll until the job has ended."""
@@ -169,27 +139,13 @@ class NoxClient:
             time.sleep(poll_s)
 
     # Files
-    def put_file(self, path: str, data: bytes) -> FileInfo:
-        return self._send(calls.put_file(path, data))
-
-    def get_file(self, path: str) -> bytes:
-        return self._send(calls.get_file(path))
-
-    def list_files(self, prefix: str = "") -> list[FileInfo]:
-        return self._send(calls.list_files(prefix))
-
-    def delete_file(self, path: str) -> None:
-        self._send(calls.delete_file(path))
+    put_file = _sends(calls.put_file)
+    get_file = _sends(calls.get_file)
+    list_files = _sends(calls.list_files)
+    delete_file = _sends(calls.delete_file)
 
     # Identity and tokens
-    def me(self) -> MePublic:
-        return self._send(calls.me())
-
-    def create_token(self, name: str = "") -> TokenCreated:
-        return self._send(calls.create_token(name))
-
-    def list_tokens(self) -> list[TokenPublic]:
-        return self._send(calls.list_tokens())
-
-    def revoke_token(self, token_id: int) -> None:
-        self._send(calls.revoke_token(token_id))
+    me = _sends(calls.me)
+    create_token = _sends(calls.create_token)
+    list_tokens = _sends(calls.list_tokens)
+    revoke_token = _sends(calls.revoke_token)

@@ -12,14 +12,14 @@ from typing import TypeVar
 
 from fastapi import Request
 
-from app.audit.service import record
+from app.audit.service import AuditContext, record_in
 from app.auth.caller import Caller
 from app.errors import NoxProblem
 from app.observability.metrics import FILE_OPERATIONS
 from app.quotas.service import check_workspace
 from app.sandbox.interface import ExecutorUnavailable, FileInfo, WorkspaceError
 from app.sandbox.service import executor_unavailable
-from app.state import get_state
+from app.state import AppState
 
 T = TypeVar("T")
 _STATUS = {"invalid": 422, "not_found": 404, "too_large": 413, "quota": 429, "conflict": 409}
@@ -54,41 +54,63 @@ async def read_capped(chunks: AsyncIterator[bytes], limit: int) -> bytes:
     return bytes(data)
 
 
-async def put_file(request: Request, *, user: Caller, path: str, data: bytes) -> FileInfo:
-    state = get_state(request)
+async def put_file(
+    state: AppState, audit: AuditContext, *, user: Caller, path: str, data: bytes
+) -> FileInfo:
     workspace = str(user.id)
     usage = await _guard("usage", state.executor.usage(workspace))
     existing = await _guard("list", state.executor.list_files(workspace, prefix=path))
     old = next((f for f in existing if f.path == path), None)
     check_workspace(
-        settings=state.settings, user=user, usage=usage,
-        add_bytes=len(data) - (old.size if old else 0), add_files=0 if old else 1,
-    )  # fmt: skip
+        settings=state.settings,
+        user=user,
+        usage=usage,
+        add_bytes=len(data) - (old.size if old else 0),
+        add_files=0 if old else 1,
+    )
     try:
         info = await _guard("write", state.executor.write_file(workspace, path, data))
     except NoxProblem as exc:
-        await record(request, action="file.write", outcome="refused", actor_id=user.id,
-                     target=path[:200], detail={"status": exc.status})  # fmt: skip
+        await _record_refusal(state, audit, "file.write", user, path, exc)
         raise
-    await record(request, action="file.write", outcome="ok", actor_id=user.id,
-                 target=path, detail={"bytes": info.size})  # fmt: skip
+    await record_in(
+        state,
+        audit,
+        action="file.write",
+        outcome="ok",
+        actor_id=user.id,
+        target=path,
+        detail={"bytes": info.size},
+    )
     return info
 
 
-async def get_file(request: Request, *, user: Caller, path: str) -> bytes:
-    return await _guard("read", get_state(request).executor.read_file(str(user.id), path))
+async def get_file(state: AppState, *, user: Caller, path: str) -> bytes:
+    return await _guard("read", state.executor.read_file(str(user.id), path))
 
 
-async def list_files(request: Request, *, user: Caller, prefix: str = "") -> list[FileInfo]:
-    executor = get_state(request).executor
-    return await _guard("list", executor.list_files(str(user.id), prefix))
+async def list_files(state: AppState, *, user: Caller, prefix: str = "") -> list[FileInfo]:
+    return await _guard("list", state.executor.list_files(str(user.id), prefix))
 
 
-async def delete_file(request: Request, *, user: Caller, path: str) -> None:
+async def delete_file(state: AppState, audit: AuditContext, *, user: Caller, path: str) -> None:
     try:
-        await _guard("delete", get_state(request).executor.delete_file(str(user.id), path))
+        await _guard("delete", state.executor.delete_file(str(user.id), path))
     except NoxProblem as exc:
-        await record(request, action="file.delete", outcome="refused", actor_id=user.id,
-                     target=path[:200], detail={"status": exc.status})  # fmt: skip
+        await _record_refusal(state, audit, "file.delete", user, path, exc)
         raise
-    await record(request, action="file.delete", outcome="ok", actor_id=user.id, target=path)
+    await record_in(state, audit, action="file.delete", outcome="ok", actor_id=user.id, target=path)
+
+
+async def _record_refusal(
+    state: AppState, audit: AuditContext, action: str, user: Caller, path: str, exc: NoxProblem
+) -> None:
+    await record_in(
+        state,
+        audit,
+        action=action,
+        outcome="refused",
+        actor_id=user.id,
+        target=path[:200],
+        detail={"status": exc.status},
+    )

@@ -15,14 +15,14 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 from starlette.datastructures import UploadFile as StarletteUpload
 
-from app.audit.service import AuditContext
+from app.audit.service import AuditDep
 from app.auth.deps import CurrentUser
 from app.errors import NoxProblem
 from app.files import service as files
 from app.sandbox.interface import Language, RunResult
 from app.sandbox.service import run_for_user
 from app.sandbox.workspace import PATH_PATTERN, PREFIX_PATTERN
-from app.state import SettingsDep, get_state
+from app.state import StateDep
 
 router = APIRouter(tags=["legacy"])
 
@@ -81,7 +81,8 @@ PUT_BODY: dict[str, Any] = {
 async def put(
     request: Request,
     user: CurrentUser,
-    settings: SettingsDep,
+    state: StateDep,
+    audit: AuditDep,
     path: Annotated[
         str,
         Query(
@@ -90,7 +91,7 @@ async def put(
         ),
     ] = "",
 ) -> dict[str, str]:
-    limit = settings.sandbox.upload_bytes
+    limit = state.settings.sandbox.upload_bytes
     async with request.form(max_files=8, max_fields=8, max_part_size=limit + 1) as form:
         unknown = sorted(set(form.keys()) - {"f", "file", "path"})
         if unknown:
@@ -107,15 +108,17 @@ async def put(
     if len(data) > limit:
         raise NoxProblem(413, "Content Too Large", f"upload is over {limit} bytes")
     target = path or (form_path if isinstance(form_path, str) else "") or filename
-    info = await files.put_file(request, user=user, path=target, data=data)
+    info = await files.put_file(state, audit, user=user, path=target, data=data)
     return {"message": f"Uploaded {info.size} bytes to {info.path}"}
 
 
 @router.post("/run_py")
-async def run_py(body: LegacyPython, request: Request, user: CurrentUser) -> JSONResponse:
+async def run_py(
+    body: LegacyPython, user: CurrentUser, state: StateDep, audit: AuditDep
+) -> JSONResponse:
     result = await run_for_user(
-        get_state(request),
-        AuditContext.of(request),
+        state,
+        audit,
         user=user,
         language=Language.python,
         source=body.code,
@@ -124,13 +127,15 @@ async def run_py(body: LegacyPython, request: Request, user: CurrentUser) -> JSO
 
 
 @router.post("/run_sh")
-async def run_sh(body: LegacyShell, request: Request, user: CurrentUser) -> JSONResponse:
+async def run_sh(
+    body: LegacyShell, user: CurrentUser, state: StateDep, audit: AuditDep
+) -> JSONResponse:
     script = body.cmd if isinstance(body.cmd, str) else shlex.join(body.cmd)
     if not script.strip():
         raise NoxProblem(400, "Bad Request", "cmd is empty")
     result = await run_for_user(
-        get_state(request),
-        AuditContext.of(request),
+        state,
+        audit,
         user=user,
         language=Language.shell,
         source=script,
@@ -140,14 +145,14 @@ async def run_sh(body: LegacyShell, request: Request, user: CurrentUser) -> JSON
 
 @router.get("/list")
 async def list_(
-    request: Request,
     user: CurrentUser,
+    state: StateDep,
     path: str = Query("", json_schema_extra={"pattern": PREFIX_PATTERN}),
 ) -> dict[str, Any]:
     """A directory's files, or the file itself; a path that is neither answers 404 "Path not
     found", as the earlier Nox did."""
     name = path.strip("/")
-    found = await files.list_files(request, user=user, prefix=name)
+    found = await files.list_files(state, user=user, prefix=name)
     for entry in found:
         if name and entry.path == name:
             return {"type": "file", "name": name, "size": entry.size, "modified": entry.modified}
@@ -164,12 +169,12 @@ async def list_(
 
 @router.get("/cat")
 async def cat(
-    request: Request,
     user: CurrentUser,
+    state: StateDep,
     path: str = Query(json_schema_extra={"pattern": PATH_PATTERN}),
 ) -> dict[str, str]:
     try:
-        data = await files.get_file(request, user=user, path=path)
+        data = await files.get_file(state, user=user, path=path)
     except NoxProblem as problem:
         if problem.status != 404:
             raise
@@ -182,9 +187,10 @@ async def cat(
 
 @router.delete("/delete")
 async def delete(
-    request: Request,
     user: CurrentUser,
+    state: StateDep,
+    audit: AuditDep,
     path: str = Query(json_schema_extra={"pattern": PATH_PATTERN}),
 ) -> dict[str, str]:
-    await files.delete_file(request, user=user, path=path)
+    await files.delete_file(state, audit, user=user, path=path)
     return {"message": f"Deleted {path}"}

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Query
 from fastapi import Path as PathParam
 
-from app.audit.service import record
+from app.audit.service import AuditDep, record_in
 from app.auth.cache import invalidate_all
 from app.auth.deps import AdminUser
 from app.auth.sessions import revoke_user_sessions
@@ -40,7 +40,7 @@ async def update_user(
     admin: AdminUser,
     session: SessionDep,
     state: StateDep,
-    request: Request,
+    audit: AuditDep,
 ) -> UserPublic:
     user = await service.get_user(session=session, user_id=user_id)
     if user is None:
@@ -55,13 +55,19 @@ async def update_user(
     await session.commit()
     if deactivating:
         await revoke_user_sessions(store=state.store, settings=state.settings, user_id=user.id)
-        await record(
-            request, action="auth.credentials.revoke", outcome="success", actor_id=admin.id,
-            target=f"user:{user_id}", detail={"tokens": revoked, "sessions": "all"},
-        )  # fmt: skip
+        await record_in(
+            state,
+            audit,
+            action="auth.credentials.revoke",
+            outcome="success",
+            actor_id=admin.id,
+            target=f"user:{user_id}",
+            detail={"tokens": revoked, "sessions": "all"},
+        )
     await invalidate_all(state.store)
-    await record(
-        request,
+    await record_in(
+        state,
+        audit,
         action="admin.user.update",
         outcome="success",
         actor_id=admin.id,

@@ -11,7 +11,6 @@ import os
 import re
 import select
 import subprocess
-import time
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
@@ -28,7 +27,8 @@ from app.main import create_app
 from app.migrate import migrate
 from app.settings import OIDCProviderSettings, SandboxBackend, Settings
 from tests.prereq import require, require_binary
-from tests.services import free_port
+from tests.support.deadline import wait_for
+from tests.support.net import free_port
 
 REPO = Path(__file__).resolve().parents[2]
 PROVIDER_SCRIPT = REPO / "tests" / "e2e" / "oidc" / "provider.mjs"
@@ -93,16 +93,13 @@ def start_oidc_peer(workdir: Path, public_url: str) -> Iterator[OidcPeer]:
 
 
 def _wait_for_discovery(issuer: str, timeout_s: float = 15.0) -> None:
-    deadline = time.monotonic() + timeout_s
-    while True:
+    def published() -> bool:
         try:
-            if httpx.get(f"{issuer}/.well-known/openid-configuration").status_code == 200:
-                return
+            return httpx.get(f"{issuer}/.well-known/openid-configuration").status_code == 200
         except httpx.TransportError:
-            pass
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"no discovery document at {issuer} after {timeout_s} s")
-        time.sleep(0.05)
+            return False
+
+    wait_for(f"the discovery document at {issuer}", published, timeout_s)
 
 
 @pytest.fixture(scope="session", name="oidc_peer")

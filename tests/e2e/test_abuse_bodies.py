@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from tests.e2e.sandbox_rig import traversable_dir
-from tests.servers import NoxProcess, nox_command, nox_serve
+from tests.support.nox_process import NoxProcess, nox_command, nox_serve
 
 pytestmark = pytest.mark.e2e
 

@@ -29,7 +29,8 @@ from tests.e2e.sandbox_rig import (  # noqa: F401
     traversable_dir,
 )
 from tests.prereq import require
-from tests.services import coverage_env, free_port, wait_for_port
+from tests.support.net import free_port, wait_for_port
+from tests.support.processes import coverage_env
 
 pytestmark = [pytest.mark.e2e, CPU_BOUND]
 

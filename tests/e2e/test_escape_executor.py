@@ -25,7 +25,8 @@ from app.sandbox.remote import RemoteExecutor
 from app.settings import ENV_PREFIX, SandboxBackend
 from tests.conftest import app_client, make_settings, make_token
 from tests.e2e.sandbox_rig import require_bwrap, traversable_dir
-from tests.services import coverage_env, free_port, wait_for_port
+from tests.support.net import free_port, wait_for_port
+from tests.support.processes import coverage_env
 
 pytestmark = pytest.mark.e2e
 

@@ -22,7 +22,7 @@ import pytest
 from deploy.history import DEPLOYED, FAILED, load
 from deploy.loadgate import gate, p95_bound_ms
 from deploy.rollout import DeployFailed, deploy
-from tests.servers import NoxProcess, nox_command, nox_serve
+from tests.support.nox_process import NoxProcess, nox_command, nox_serve
 
 pytestmark = pytest.mark.e2e
 

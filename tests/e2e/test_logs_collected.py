@@ -24,10 +24,11 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.e2e.test_prometheus_live import poll, stop
+from tests.e2e.test_prometheus_live import poll
 from tests.prereq import require_binary
-from tests.servers import nox_command
-from tests.services import free_port, wait_for_port
+from tests.support.net import free_port, wait_for_port
+from tests.support.nox_process import nox_command
+from tests.support.processes import stop
 
 pytestmark = pytest.mark.e2e
 LOGS = Path(__file__).resolve().parents[2] / "monitoring" / "logs"

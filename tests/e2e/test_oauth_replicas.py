@@ -17,7 +17,7 @@ from tests.e2e.oauth_fixtures import (
     start_login,
     through_provider,
 )
-from tests.servers import nox_serve
+from tests.support.nox_process import nox_serve
 
 pytestmark = pytest.mark.e2e
 

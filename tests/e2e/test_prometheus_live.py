@@ -27,7 +27,9 @@ import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.prereq import require_binary
-from tests.services import free_port, wait_for_port
+from tests.support.deadline import wait_for
+from tests.support.net import free_port, wait_for_port
+from tests.support.processes import stop
 from tests.unit.promql_names import (
     MONITORING,
     PROMETHEUS_DIR,
@@ -47,24 +49,8 @@ def start(argv: list[str], log: Path, env: dict[str, str] | None = None) -> subp
         return subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, env=env)
 
 
-def stop(process: subprocess.Popen[bytes]) -> None:
-    if process.poll() is None:
-        process.terminate()
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-
-
 def poll(what: str, check: Callable[[], T | None], timeout_s: float = 30.0) -> T:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        found = check()
-        if found:
-            return found
-        time.sleep(0.2)
-    raise AssertionError(f"{what}: not seen within {timeout_s} s")
+    return wait_for(what, check, timeout_s, every_s=0.2)
 
 
 def start_nox(workdir: Path) -> tuple[subprocess.Popen[bytes], int]:

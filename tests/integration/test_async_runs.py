@@ -13,9 +13,9 @@ import pytest
 
 from app.client import Cancelled, Finished, NoxClient, NoxError, Output
 from app.jobs.models import JobStatus
-from tests.client_rig import Served, embedded_env, served, sleeper, wait_gone
 from tests.integration.test_replicas import replica_env
-from tests.servers import nox_command, nox_serve
+from tests.support.nox_process import Served, embedded_env, nox_command, nox_serve, served
+from tests.support.run_markers import sleeper, wait_gone
 
 pytestmark = pytest.mark.integration
 

@@ -35,7 +35,7 @@ from app.users.models import User
 from app.users.service import get_or_create_by_email
 from tests.conftest import make_settings
 from tests.prereq import require, require_binary
-from tests.services import postgres_bin_dir, postgres_server
+from tests.support.postgres import postgres_bin_dir, postgres_server
 
 pytestmark = pytest.mark.integration
 REPO = Path(__file__).resolve().parents[2]

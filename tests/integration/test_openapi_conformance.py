@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.servers import nox_command, nox_serve
+from tests.support.nox_process import nox_command, nox_serve
 
 pytestmark = pytest.mark.integration
 

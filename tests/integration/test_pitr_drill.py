@@ -28,7 +28,7 @@ from app.settings import Settings
 from app.users.service import get_or_create_by_email
 from tests.conftest import make_settings
 from tests.pitr_cluster import archived_cluster, kill_hard, nox, restored_cluster
-from tests.services import PostgresServer, postgres_server
+from tests.support.postgres import PostgresServer, postgres_server
 
 pytestmark = pytest.mark.integration
 ARCHIVE_TIMEOUT_S = 2

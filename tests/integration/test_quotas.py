@@ -14,7 +14,7 @@ from app.sandbox.interface import WorkspaceUsage
 from app.settings import QuotaLimits, Settings
 from app.store import MemoryStore, RedisStore
 from app.store.base import Store
-from tests.services import RedisServer
+from tests.support.redis import RedisService
 
 pytestmark = pytest.mark.integration
 
@@ -26,7 +26,7 @@ SETTINGS = Settings(
 
 
 @pytest.fixture(params=["memory", "redis"])
-async def store(request: pytest.FixtureRequest, redis_srv: RedisServer) -> AsyncIterator[Store]:
+async def store(request: pytest.FixtureRequest, redis_srv: RedisService) -> AsyncIterator[Store]:
     made: Store = MemoryStore() if request.param == "memory" else RedisStore(redis_srv.url)
     yield made
     await made.aclose()

@@ -18,7 +18,7 @@ from app.store.redis import RedisStore
 from tests.conftest import make_settings
 from tests.prereq import require
 from tests.redis_manifests import policy
-from tests.services import redis_server
+from tests.support.redis import redis_server
 
 pytestmark = pytest.mark.integration
 

@@ -18,7 +18,7 @@ from app.client.cli import (
     EX_UNAVAILABLE,
     EXIT_TIMEOUT,
 )
-from tests.client_rig import Served, embedded_env, served
+from tests.support.nox_process import Served, embedded_env, served
 
 pytestmark = pytest.mark.integration
 

@@ -11,7 +11,8 @@ import pytest
 
 from app.client import AsyncNoxClient, Finished, NoxClient, NoxError, Output
 from app.sandbox.interface import RunStatus
-from tests.client_rig import Served, embedded_env, served, sleeper, wait_gone
+from tests.support.nox_process import Served, embedded_env, served
+from tests.support.run_markers import sleeper, wait_gone
 
 pytestmark = pytest.mark.integration
 

@@ -1,11 +1,13 @@
-"""The client's parts that need no server: event parsing, configuration, exit codes."""
+"""The client's parts that need no server: calls, event parsing, configuration, exit codes."""
 
 from __future__ import annotations
 
+import inspect
 from pathlib import Path
 
 import pytest
 
+from app.client import AsyncNoxClient, NoxClient, calls
 from app.client.cli import EXIT_STOPPED, EXIT_TIMEOUT, exit_code_of
 from app.client.config import DEFAULT_URL, ClientConfig, ConfigError
 from app.client.events import Cancelled, Failed, Finished, Output, SseParser
@@ -86,3 +88,43 @@ def test_a_config_file_others_can_read_or_with_unknown_keys_is_refused(tmp_path:
     config.write_text('url = "x"\ntokne = "typo"\n')
     with pytest.raises(ConfigError, match="unknown keys"):
         ClientConfig.resolve(path=config)
+
+
+def _call_names() -> list[str]:
+    return [
+        name
+        for name, function in vars(calls).items()
+        if inspect.isfunction(function)
+        and not name.startswith("_")
+        and function.__module__ == calls.__name__
+        and inspect.signature(function).return_annotation.startswith("Call[")
+    ]
+
+
+@pytest.mark.parametrize("client", [NoxClient, AsyncNoxClient])
+def test_each_call_is_a_client_method_with_its_parameters(client: type[object]) -> None:
+    names = _call_names()
+    assert {"run", "stream", "submit", "follow", "put_file", "revoke_token"} <= set(names)
+    for name in names:
+        method = getattr(client, name)
+        call_parameters = list(inspect.signature(getattr(calls, name)).parameters.values())
+        assert list(inspect.signature(method).parameters.values())[1:] == call_parameters, name
+        if client is AsyncNoxClient and name not in ("stream", "follow"):
+            assert inspect.iscoroutinefunction(method), name
+
+
+def test_run_options_fill_the_body_and_the_wait() -> None:
+    call = calls.run("python", "print(1)", stdin="in", args=["a"], timeout_s=2.5)
+    assert call.json == {"stdin": "in", "code": "print(1)", "args": ["a"], "timeout_s": 2.5}
+    assert call.timeout_s == 62.5
+    assert calls.run_shell("true").json == {"stdin": "", "script": "true"}
+    assert calls.stream("shell", "true").headers == {"Accept": "text/event-stream"}
+    assert calls.submit("python", "1", timeout_s=3).json == {
+        "stdin": "",
+        "code": "1",
+        "args": [],
+        "timeout_s": 3,
+        "language": "python",
+    }
+    with pytest.raises(ValueError, match="shell runs take no arguments"):
+        calls.run("shell", "echo", args=["x"])

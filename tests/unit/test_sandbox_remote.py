@@ -22,7 +22,7 @@ from app.sandbox.remote import RemoteExecutor
 from app.sandbox.runner import Launch
 from app.sandbox.server import create_executor_app, executor_problems
 from app.settings import SandboxBackend, Settings
-from tests.services import free_port
+from tests.support.net import free_port
 
 SECRET = "s" * 40
 

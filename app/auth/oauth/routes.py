@@ -9,7 +9,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.responses import RedirectResponse
 
-from app.audit.service import record
+from app.audit.service import AuditDep, record_in
 from app.auth.cache import invalidate_all
 from app.auth.oauth import flow
 from app.auth.oauth.accounts import user_for_login
@@ -57,24 +57,10 @@ def _provider(runtime: OAuthRuntime, name: str) -> ProviderConfig:
     return provider
 
 
-async def _failed(
-    request: Request, provider: str, exc: LoginFailedError, *, audit: bool
-) -> LoginFailedError:
-    """Count and log a failed login, and audit it when it belonged to a login Nox started:
-    requests anyone can make up (no or unknown state) are counted, not written to the audit
-    chain, so they cannot flood it. The caller raises the problem."""
+def _failed(provider: str, exc: LoginFailedError) -> LoginFailedError:
+    """Count and log a failed login; the caller raises the problem."""
     LOGINS.labels(provider=provider, outcome=exc.reason).inc()
     log.warning("login via %s failed: %s", provider, exc.reason)
-    if not audit:
-        return exc
-    await record(
-        request,
-        action="auth.login",
-        outcome="failure",
-        actor_id=None,
-        target=f"provider:{provider}",
-        detail={"reason": exc.reason},
-    )
     return exc
 
 
@@ -113,7 +99,7 @@ async def login(
         )
         url = await flow.authorization_url(runtime, provider, state=state_value, pending=pending)
     except LoginFailedError as exc:
-        raise (await _failed(request, label, exc, audit=False)).problem() from exc
+        raise _failed(label, exc).problem() from exc
     await save_pending(
         store=state.store, settings=state.settings, state=state_value, pending=pending
     )
@@ -159,7 +145,12 @@ async def _check_issuer(runtime: OAuthRuntime, provider: ProviderConfig, request
 
 @router.get("/callback/{name}", response_class=RedirectResponse, status_code=302)
 async def callback(
-    name: str, request: Request, session: SessionDep, state: StateDep, runtime: RuntimeDep
+    name: str,
+    request: Request,
+    session: SessionDep,
+    state: StateDep,
+    audit: AuditDep,
+    runtime: RuntimeDep,
 ) -> RedirectResponse:
     label = name if name in runtime.providers else "unknown"
     pending = None
@@ -188,8 +179,21 @@ async def callback(
             session=session, settings=state.settings, provider=provider.name, person=person
         )
     except LoginFailedError as exc:
-        audit = pending is not None
-        raise (await _failed(request, label, exc, audit=audit)).problem() from exc
+        failure = _failed(label, exc)
+        # Audited only when it belonged to a login Nox started: requests anyone can make up
+        # (no or unknown state) are counted, not written to the audit chain, so they cannot
+        # flood it.
+        if pending is not None:
+            await record_in(
+                state,
+                audit,
+                action="auth.login",
+                outcome="failure",
+                actor_id=None,
+                target=f"provider:{label}",
+                detail={"reason": exc.reason},
+            )
+        raise failure.problem() from exc
     await session.commit()
     if changed:  # e.g. promoted to admin: replicas must not serve the old role from cache
         await invalidate_all(state.store)
@@ -202,8 +206,9 @@ async def callback(
     clear_binding_cookie(response, state.settings)
     LOGINS.labels(provider=provider.name, outcome="success").inc()
     log.info("login via %s: user %s", provider.name, user.id)
-    await record(
-        request,
+    await record_in(
+        state,
+        audit,
         action="auth.login",
         outcome="success",
         actor_id=user.id,
@@ -213,7 +218,7 @@ async def callback(
 
 
 @router.post("/logout", status_code=204)
-async def logout(request: Request, state: StateDep) -> Response:
+async def logout(request: Request, state: StateDep, audit: AuditDep) -> Response:
     """End the server-side session: the cookie stops working everywhere, at once."""
     response = Response(status_code=204)
     session_id = request.cookies.get(SESSION_COOKIE)
@@ -223,8 +228,13 @@ async def logout(request: Request, state: StateDep) -> Response:
         )
         await revoke_session(store=state.store, session_id=session_id)
         if user_id is not None:
-            await record(
-                request, action="auth.logout", outcome="success", actor_id=user_id, target="session"
+            await record_in(
+                state,
+                audit,
+                action="auth.logout",
+                outcome="success",
+                actor_id=user_id,
+                target="session",
             )
     clear_session_cookie(response, state.settings)
     return response

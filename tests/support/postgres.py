@@ -1,45 +1,35 @@
-"""Throwaway real PostgreSQL and Redis servers from Debian's binaries, on free loopback ports."""
+"""PostgreSQL for tests: a throwaway server from Debian's binaries on a free loopback port, or
+the server `dagger call test` binds (``NOX_TEST_POSTGRES_URL``), behind one protocol."""
 
 from __future__ import annotations
 
+import asyncio
 import glob
 import os
 import shutil
-import socket
 import subprocess
 import tempfile
-import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
+from urllib.parse import urlsplit, urlunsplit
 
-# How long a server the tests start may take to answer. Generous on purpose: under `task test`
-# every Python process starts with coverage's tracer, next to parallel xdist workers on two
-# cores, and a deadline is no performance assertion (bench/ measures speed).
-STARTUP_DEADLINE_S = 90.0
+from tests.support.net import free_port
 
-
-def coverage_env() -> dict[str, str]:
-    """This process's COVERAGE_* variables, for a child started with a clean environment: under
-    `task test` it then records its coverage like every other process (pyproject.toml)."""
-    return {k: v for k, v in os.environ.items() if k.startswith("COVERAGE_")}
+POSTGRES_ENV = "NOX_TEST_POSTGRES_URL"
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+class PostgresService(Protocol):
+    """A server whose user may create databases (the service's superuser)."""
 
+    def url(self, database: str = "postgres", driver: str = "postgresql+asyncpg") -> str: ...
 
-def wait_for_port(port: int, timeout_s: float = STARTUP_DEADLINE_S) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        with socket.socket() as sock:
-            if sock.connect_ex(("127.0.0.1", port)) == 0:
-                return
-        time.sleep(0.05)
-    raise TimeoutError(f"nothing listens on 127.0.0.1:{port} after {timeout_s} s")
+    def psql(self, sql: str, database: str = "postgres") -> str:
+        """One statement's single value, like `psql -Atqc`."""
+        ...
 
 
 def postgres_bin_dir() -> Path | None:
@@ -150,40 +140,32 @@ def postgres_server(bin_dir: Path) -> Iterator[PostgresServer]:
 
 
 @dataclass
-class RedisServer:
-    port: int
-    process: subprocess.Popen[bytes]
+class BoundPostgres:
+    """The server `dagger call test` binds, by URL."""
 
-    @property
-    def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
+    server_url: str
+
+    def url(self, database: str = "postgres", driver: str = "postgresql+asyncpg") -> str:
+        parts = urlsplit(self.server_url)
+        return urlunsplit((driver, parts.netloc, f"/{database}", "", ""))
+
+    def psql(self, sql: str, database: str = "postgres") -> str:
+        """Through asyncpg: the test image has no psql binary."""
+        import asyncpg
+
+        async def run() -> str:
+            conn = await asyncpg.connect(self.url(database, driver="postgresql"))
+            try:
+                value = await conn.fetchval(sql)
+            finally:
+                await conn.close()
+            return "" if value is None else str(value)
+
+        # Its own loop in its own thread: callers may already be inside pytest-asyncio's loop.
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            return pool.submit(asyncio.run, run()).result()
 
 
-@contextmanager
-def redis_server(binary: str, port: int | None = None) -> Iterator[RedisServer]:
-    root = Path(tempfile.mkdtemp(prefix="nox-redis-"))
-    port = port or free_port()
-    process = subprocess.Popen(
-        [
-            binary,
-            "--bind",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--dir",
-            str(root),
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        wait_for_port(port)
-        yield RedisServer(port=port, process=process)
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
-        shutil.rmtree(root, ignore_errors=True)
+def bound_postgres() -> BoundPostgres | None:
+    url = os.environ.get(POSTGRES_ENV, "")
+    return BoundPostgres(url) if url else None
