@@ -21,16 +21,12 @@ import pytest
 import redis as redis_client
 
 from tests.e2e.test_exporters_live import HINT
-from tests.e2e.test_prometheus_live import poll, start, stop
+from tests.e2e.test_prometheus_live import poll, start
 from tests.prereq import require, require_binary
-from tests.services import (
-    PostgresServer,
-    free_port,
-    postgres_bin_dir,
-    postgres_server,
-    redis_server,
-    wait_for_port,
-)
+from tests.support.net import free_port, wait_for_port
+from tests.support.postgres import PostgresServer, postgres_bin_dir, postgres_server
+from tests.support.processes import stop
+from tests.support.redis import redis_server
 from tests.unit.k8s_manifests import build, find, pod_template
 
 pytestmark = pytest.mark.e2e

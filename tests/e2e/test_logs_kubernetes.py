@@ -25,9 +25,10 @@ import pytest
 
 from app.observability.context import request_id_var
 from app.observability.logging import JsonFormatter
-from tests.e2e.test_prometheus_live import poll, stop
+from tests.e2e.test_prometheus_live import poll
 from tests.prereq import require_binary
-from tests.services import free_port, wait_for_port
+from tests.support.net import free_port, wait_for_port
+from tests.support.processes import stop
 from tests.unit.k8s_manifests import cluster, find, pod_template
 
 pytestmark = pytest.mark.e2e

@@ -27,9 +27,10 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from tests.e2e.test_prometheus_live import HINT, poll, query, start, stop
+from tests.e2e.test_prometheus_live import HINT, poll, query, start
 from tests.prereq import require_binary
-from tests.services import free_port, wait_for_port
+from tests.support.net import free_port, wait_for_port
+from tests.support.processes import stop
 from tests.unit.k8s_scrape import with_file_discovery
 
 pytestmark = pytest.mark.e2e
