@@ -10,7 +10,9 @@ every request under ``p95_bound_ms()``: ``BASE_P95_MS`` measured on the referenc
 (the shared 2-core CI machine), multiplied by how much slower this machine runs a fixed CPU
 workload than that machine did (never below 1: a faster machine keeps the reference bound).
 ``NOX_LOAD_P95_MS`` sets the bound outright, e.g. for a staging host unlike the machine that
-runs the gate.
+runs the gate. The gate stops early once it has failed for certain (the first error, or more
+requests over the bound than the p95 of the longest possible run allows): a bad release is
+rolled back after a few requests, not after the whole scenario against it.
 
 Users: ``NOX_LOAD_TOKENS=tok1,tok2,...`` or ``NOX_LOAD_TOKENS_FILE`` naming a file of them
 (commas or newlines; ``dagger call deploy`` mounts its secret so). Run:
@@ -28,6 +30,7 @@ import math
 import os
 import re
 import sys
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -46,6 +49,9 @@ REFERENCE_CALIBRATION_S = 0.20
 CALIBRATION_ROUNDS = 200_000
 PACE_PER_MINUTE = 100  # per user, below the default quota of 120 requests per minute
 REQUESTS_PER_ITERATION = 6
+PACE_S = REQUESTS_PER_ITERATION * 60 / PACE_PER_MINUTE  # one iteration per user at most this often
+RUN_PATH = "/api/v7/run/python"
+_LOCK = threading.Lock()
 
 
 class LoadGateFailed(Exception):
@@ -56,6 +62,22 @@ class LoadGateFailed(Exception):
 class Result:
     latencies_ms: list[float] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
+    # Set once the gate has failed for certain (an error, or more requests over the bound
+    # than the p95 of the largest possible run allows): every user stops before its next
+    # request, so a bad release is rolled back without running the whole scenario first.
+    decided: threading.Event = field(default_factory=threading.Event)
+    bound_ms: float = math.inf
+    over_allowed: int = 0
+    over: int = 0
+
+    def add(self, latency_ms: float, error: str | None) -> None:
+        with _LOCK:
+            self.latencies_ms.append(latency_ms)
+            self.over += latency_ms > self.bound_ms
+            if error is not None:
+                self.errors.append(error)
+            if self.errors or self.over > self.over_allowed:
+                self.decided.set()
 
     def p95(self) -> float:
         if not self.latencies_ms:
@@ -116,40 +138,51 @@ def _steps(number: int, iteration: int) -> list[Step]:
         ("PUT", f"/api/v7/files/{name}", content, False, 201, lambda b: True),
         ("GET", f"/api/v7/files/{name}", None, False, 200, content.__eq__),
         ("GET", "/api/v7/files", None, False, 200, lambda b: listed in b),
-        ("POST", "/api/v7/run/python", run_body, True, 200, lambda b: b"42" in b),
+        ("POST", RUN_PATH, run_body, True, 200, lambda b: b"42" in b),
         ("DELETE", f"/api/v7/files/{name}", None, False, 204, lambda b: True),
     ]
 
 
-def _iteration(base: str, token: str, steps: list[Step], result: Result | None) -> None:
+def _iteration(base: str, token: str, steps: list[Step], result: Result) -> None:
     for method, path, body, is_json, expected, check in steps:
+        if result.decided.is_set():
+            return
         started = time.perf_counter()
         status, answer = _request(base, token, method, path, body, json_body=is_json)
-        if result is None:  # warm-up: not measured
-            continue
-        result.latencies_ms.append((time.perf_counter() - started) * 1000)
-        if status != expected or not check(answer):
-            result.errors.append(f"{method} {path} -> {status}: {answer[:120]!r}")
+        ok = status == expected and check(answer)
+        error = None if ok else f"{method} {path} -> {status}: {answer[:120]!r}"
+        result.add((time.perf_counter() - started) * 1000, error)
+
+
+def _warm_up(base: str, token: str, number: int) -> None:
+    """One unmeasured run: a user's first run creates its workspace."""
+    method, path, body, is_json, *_ = next(s for s in _steps(number, -1) if s[1] == RUN_PATH)
+    _request(base, token, method, path, body, json_body=is_json)
 
 
 def _user(base: str, token: str, number: int, seconds: float, result: Result) -> None:
-    pace_s = REQUESTS_PER_ITERATION * 60 / PACE_PER_MINUTE
-    # one unmeasured iteration first: the first run of a user creates its workspace
-    _iteration(base, token, _steps(number, -1), None)
+    _warm_up(base, token, number)
     deadline = time.monotonic() + seconds
     iteration = 0
-    while time.monotonic() < deadline:
+    while time.monotonic() < deadline and not result.decided.is_set():
         started_iteration = time.monotonic()
         _iteration(base, token, _steps(number, iteration), result)
         iteration += 1
-        time.sleep(max(0.0, pace_s - (time.monotonic() - started_iteration)))
+        result.decided.wait(max(0.0, PACE_S - (time.monotonic() - started_iteration)))
 
 
-def run(base_url: str, tokens: list[str], *, seconds: float) -> Result:
-    """The scenario, one thread per token; results of all users together."""
+def most_requests(users: int, seconds: float) -> int:
+    """The most requests a run can measure: every iteration started before the deadline."""
+    return users * (math.ceil(seconds / PACE_S) + 1) * REQUESTS_PER_ITERATION
+
+
+def run(base_url: str, tokens: list[str], *, seconds: float, bound_ms: float = math.inf) -> Result:
+    """The scenario, one thread per token; results of all users together. With a bound, the
+    run ends as soon as the gate has failed for certain (Result.decided)."""
     if not tokens:
         raise LoadGateFailed("no tokens: the scenario needs one API token per virtual user")
-    result = Result()
+    # p95 fails once more than 5 % of the largest possible run is over the bound
+    result = Result(bound_ms=bound_ms, over_allowed=most_requests(len(tokens), seconds) // 20)
     base = base_url.rstrip("/")
     with ThreadPoolExecutor(max_workers=len(tokens)) as pool:
         for future in [
@@ -161,8 +194,8 @@ def run(base_url: str, tokens: list[str], *, seconds: float) -> Result:
 
 def gate(base_url: str, tokens: list[str], *, seconds: float, bound_ms: float) -> Result:
     started = time.monotonic()
-    result = run(base_url, tokens, seconds=seconds)
-    took = time.monotonic() - started  # warm-up round and the last paced iteration included
+    result = run(base_url, tokens, seconds=seconds, bound_ms=bound_ms)
+    took = time.monotonic() - started  # warm-up and the last paced iteration included
     p95 = result.p95()
     print(
         f"load gate: {len(result.latencies_ms)} requests by {len(tokens)} users in {seconds:.0f} s"
