@@ -92,6 +92,6 @@ def test_a_slow_server_fails_after_a_few_requests_not_the_whole_scenario(server:
 def test_the_first_error_ends_the_gate(server: str) -> None:
     Scenario.fail_at = 5  # after both warm-up runs, a measured request
     started = time.monotonic()
-    with pytest.raises(LoadGateFailed, match="1 errors, first: .* -> 500"):
+    with pytest.raises(LoadGateFailed, match=r"1 errors, first: .* -> 500"):
         gate(server, ["a", "b"], seconds=60, bound_ms=1000)
     assert time.monotonic() - started < 10
