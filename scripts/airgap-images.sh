@@ -72,13 +72,7 @@ print_env() {
     printf 'LOGS_IMAGE=%s\nCADVISOR_IMAGE=%s\n' "$LOGS_TAG" "$CADVISOR_TAG"
 }
 if ((PRINT_ENV)); then
-    # built on the python stand-in (above), so after it
-if wanted "$CADVISOR_TAG"; then
-    build_from_base "$CADVISOR_TAG" cadvisor --build-arg "PYTHON=$PYTHON_TAG"
-else
-    log "skip $CADVISOR_TAG (exists; --force rebuilds)"
-fi
-print_env
+    print_env
     exit 0
 fi
 
