@@ -66,8 +66,10 @@ def engine(path: str) -> Any:
 
 
 def cgroup_dir(controller: str, container_id: str, parent: str) -> Path | None:
-    for rel in (f"{parent.strip('/') or 'docker'}/{container_id}",
-                f"system.slice/docker-{container_id}.scope"):
+    for rel in (
+        f"{parent.strip('/') or 'docker'}/{container_id}",
+        f"system.slice/docker-{container_id}.scope",
+    ):
         path = CGROUP_ROOT / controller / rel
         if path.is_dir():
             return path
