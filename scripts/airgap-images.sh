@@ -60,13 +60,16 @@ REDIS_EXPORTER_TAG="${PREFIX}redis_exporter:v1.45.0"
 NODE_EXPORTER_TAG="${PREFIX}node-exporter:v1.5.0"
 # stand-in for the log collector (compose.logs.yaml), Debian's syslog-ng-core
 LOGS_TAG="${PREFIX}syslog-ng:3.38.1"
+# stand-in for cAdvisor (no Debian package): a small exporter on the python stand-in serving
+# cAdvisor's container_* series from the engine and its cgroups (scripts/airgap/cadvisor)
+CADVISOR_TAG="${PREFIX}cadvisor:v0.47.2"
 
 print_env() {
     printf 'PYTHON_IMAGE=%s\nPOSTGRES_IMAGE=%s\nREDIS_IMAGE=%s\nNOX_EDGE_IMAGE=%s\n' \
         "$PYTHON_TAG" "$POSTGRES_TAG" "$REDIS_TAG" "$EDGE_TAG"
     printf 'POSTGRES_EXPORTER_IMAGE=%s\nREDIS_EXPORTER_IMAGE=%s\nNODE_EXPORTER_IMAGE=%s\n' \
         "$PG_EXPORTER_TAG" "$REDIS_EXPORTER_TAG" "$NODE_EXPORTER_TAG"
-    printf 'LOGS_IMAGE=%s\n' "$LOGS_TAG"
+    printf 'LOGS_IMAGE=%s\nCADVISOR_IMAGE=%s\n' "$LOGS_TAG" "$CADVISOR_TAG"
 }
 if ((PRINT_ENV)); then
     print_env
@@ -165,4 +168,10 @@ for triple in "$PG_EXPORTER_TAG prometheus-postgres-exporter /bin/postgres_expor
         log "skip $tag (exists; --force rebuilds)"
     fi
 done
+# built on the python stand-in (above), so after it
+if wanted "$CADVISOR_TAG"; then
+    build_from_base "$CADVISOR_TAG" cadvisor --build-arg "PYTHON=$PYTHON_TAG"
+else
+    log "skip $CADVISOR_TAG (exists; --force rebuilds)"
+fi
 print_env

@@ -27,7 +27,8 @@ GRAFANA_VARIABLES = {"$__rate_interval": "5m", "$__interval": "1m", "$__range": 
 # Series Prometheus itself makes for each target.
 SCRAPE_SERIES = {"up", "scrape_duration_seconds", "scrape_samples_scraped"}
 # Names served by the exporters, not by Nox: checked against the real exporters in
-# tests/e2e/test_exporters_live.py (cAdvisor's container_* only by name: no cAdvisor here).
+# tests/e2e/test_exporters_live.py (cAdvisor's container_* by name here, served by its stand-in
+# in tests/container/test_cadvisor_standin.py: the real cAdvisor cannot be fetched here).
 EXPORTER_PREFIXES = {
     "postgres": "pg_",
     "redis": "redis_",
