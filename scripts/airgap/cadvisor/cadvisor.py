@@ -8,12 +8,15 @@ profile, its dashboard panels and its container alerts can be tested here. Produ
 the pinned upstream image, not this.
 
 What it serves on :8080/metrics, per running Docker container, with cAdvisor's names and
-labels (id="/docker/<full id>", name, image, and the whitelisted container_label_* labels):
+labels (id="/docker/<full id>", name, image, and the whitelisted container_label_* labels,
+"restartcount" among them: cAdvisor's Docker handler adds the engine's RestartCount to a
+container's labels when it is above 0):
   container_cpu_usage_seconds_total{cpu="total"}  cpuacct.usage / 1e9
   container_memory_usage_bytes                    memory.usage_in_bytes
   container_memory_working_set_bytes              usage - total_inactive_file (>= 0), as cAdvisor
   container_spec_memory_limit_bytes               memory.limit_in_bytes, 0 when unlimited
-  container_start_time_seconds                    the engine's State.StartedAt
+  container_start_time_seconds                    the engine's Created, as cAdvisor's Docker
+                                                  handler takes it (a restart in place keeps it)
   container_last_seen                             time of this scrape
 cgroup v1 only (the kernel here has no v2 controllers); cgroupfs or systemd driver paths.
 Standard library only.
@@ -38,7 +41,7 @@ DOCKER_SOCKET = os.environ.get("DOCKER_SOCKET", "/var/run/docker.sock")
 # cAdvisor reports an unlimited cgroup v1 limit (page-rounded 2^63-1) as 0
 UNLIMITED = 1 << 62
 # the labels cAdvisor is told to keep (--whitelisted_container_labels in compose.yaml)
-DEFAULT_LABELS = "com.docker.compose.service,com.docker.swarm.service.name"
+DEFAULT_LABELS = "com.docker.compose.service,com.docker.swarm.service.name,restartcount"
 
 
 class UnixHTTPConnection(http.client.HTTPConnection):
@@ -88,7 +91,7 @@ def memory_stat(path: Path) -> dict[str, int]:
     return stats
 
 
-def started_at(text: str) -> float:
+def timestamp(text: str) -> float:
     # RFC 3339 with nanoseconds: keep microseconds for fromisoformat
     head, _, frac = text.rstrip("Z").partition(".")
     stamp = head + ("." + frac[:6] if frac else "") + "+00:00"
@@ -132,7 +135,9 @@ def collect(kept_labels: list[str]) -> str:
             "image": info.get("Config", {}).get("Image", summary.get("Image", "")),
             "name": info["Name"].lstrip("/"),
         }
-        container_labels = info.get("Config", {}).get("Labels") or {}
+        container_labels = dict(info.get("Config", {}).get("Labels") or {})
+        if info.get("RestartCount", 0) > 0:  # as cAdvisor's Docker handler does
+            container_labels["restartcount"] = str(info["RestartCount"])
         for key in kept_labels:
             labels[label_name(key)] = container_labels.get(key, "")
         try:
@@ -151,9 +156,7 @@ def collect(kept_labels: list[str]) -> str:
         samples["container_spec_memory_limit_bytes"].append(
             f"{{{text}}} {0 if limit > UNLIMITED else limit}"
         )
-        samples["container_start_time_seconds"].append(
-            f"{{{text}}} {started_at(info['State']['StartedAt'])}"
-        )
+        samples["container_start_time_seconds"].append(f"{{{text}}} {timestamp(info['Created'])}")
         samples["container_last_seen"].append(f"{{{text}}} {now}")
     out = []
     for name, (kind, help_text) in HELP.items():
