@@ -12,11 +12,10 @@ from app.auth import tokens
 from app.auth.cache import invalidate_all
 from app.auth.caller import Caller
 from app.auth.deps import CurrentUser
+from app.auth.login import complete_login
 from app.auth.schemas import DevLogin, MePublic, TokenCreate, TokenCreated, TokenPublic
-from app.auth.sessions import create_session, set_session_cookie
 from app.db import INT_MAX, SessionDep
 from app.errors import NoxProblem
-from app.observability.metrics import LOGINS
 from app.state import StateDep
 from app.users.service import get_or_create_by_email
 
@@ -97,15 +96,5 @@ async def dev_login(
         await invalidate_all(state.store)
     await session.refresh(user, ["identities"])
     caller = Caller.of(user)
-    session_id = await create_session(store=state.store, settings=state.settings, user_id=user.id)
-    set_session_cookie(response, state.settings, session_id)
-    LOGINS.labels(provider="dev", outcome="success").inc()
-    await record_in(
-        state,
-        audit,
-        action="auth.login",
-        outcome="success",
-        actor_id=user.id,
-        target="provider:dev",
-    )
+    await complete_login(state, audit, response, user_id=user.id, provider="dev")
     return me_public(caller)

@@ -11,6 +11,7 @@ from fastapi.responses import RedirectResponse
 
 from app.audit.service import AuditDep, record_in
 from app.auth.cache import invalidate_all
+from app.auth.login import complete_login
 from app.auth.oauth import flow
 from app.auth.oauth.accounts import user_for_login
 from app.auth.oauth.errors import LoginFailedError
@@ -30,10 +31,8 @@ from app.auth.oauth.schemas import ProviderPublic, ProvidersPublic
 from app.auth.sessions import (
     SESSION_COOKIE,
     clear_session_cookie,
-    create_session,
     load_session,
     revoke_session,
-    set_session_cookie,
 )
 from app.db import SessionDep
 from app.observability.metrics import LOGINS
@@ -200,20 +199,10 @@ async def callback(
     old = request.cookies.get(SESSION_COOKIE)
     if old:  # never carry a session across logins
         await revoke_session(store=state.store, session_id=old)
-    session_id = await create_session(store=state.store, settings=state.settings, user_id=user.id)
     response = RedirectResponse(pending.next, status_code=302)
-    set_session_cookie(response, state.settings, session_id)
     clear_binding_cookie(response, state.settings)
-    LOGINS.labels(provider=provider.name, outcome="success").inc()
+    await complete_login(state, audit, response, user_id=user.id, provider=provider.name)
     log.info("login via %s: user %s", provider.name, user.id)
-    await record_in(
-        state,
-        audit,
-        action="auth.login",
-        outcome="success",
-        actor_id=user.id,
-        target=f"provider:{provider.name}",
-    )
     return response
 
 
