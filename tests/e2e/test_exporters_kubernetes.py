@@ -11,7 +11,6 @@ from __future__ import annotations
 import os
 import stat
 import subprocess
-from collections.abc import Iterator
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -22,9 +21,9 @@ import redis as redis_client
 
 from tests.e2e.test_exporters_live import HINT
 from tests.e2e.test_prometheus_live import poll, start
-from tests.prereq import require, require_binary
+from tests.prereq import require_binary
 from tests.support.net import free_port, wait_for_port
-from tests.support.postgres import PostgresServer, postgres_bin_dir, postgres_server
+from tests.support.postgres import PostgresServer
 from tests.support.processes import stop
 from tests.support.redis import redis_server
 from tests.unit.k8s_manifests import build, find, pod_template
@@ -54,15 +53,6 @@ def metric(port: int, name: str) -> list[float] | None:
         if line.startswith(f"{name} "):
             return [float(line.split()[1])]
     return None
-
-
-@pytest.fixture
-def pg() -> Iterator[PostgresServer]:
-    bin_dir = postgres_bin_dir()
-    require(bin_dir is not None, "PostgreSQL not found: apt-get install postgresql")
-    assert bin_dir is not None
-    with postgres_server(bin_dir) as server:
-        yield server
 
 
 def test_postgres_exporter_logs_in_with_the_mounted_password_file(

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Iterator
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -19,9 +18,9 @@ import redis as redis_client
 import yaml
 
 from tests.e2e.test_prometheus_live import poll, query, start
-from tests.prereq import require, require_binary
+from tests.prereq import require_binary
 from tests.support.net import free_port, wait_for_port
-from tests.support.postgres import PostgresServer, postgres_bin_dir, postgres_server
+from tests.support.postgres import PostgresServer
 from tests.support.processes import stop
 from tests.support.redis import redis_server
 from tests.unit.promql_names import (
@@ -36,15 +35,6 @@ HINT = "run .ci/install-monitoring.sh (Debian prometheus-*-exporter packages)"
 REDIS_MAXMEMORY = 64 * 1024 * 1024
 # Exported by a streaming replica only; the single server here has none.
 REPLICA_ONLY = {"pg_replication_lag"}
-
-
-@pytest.fixture
-def pg() -> Iterator[PostgresServer]:
-    bin_dir = postgres_bin_dir()
-    require(bin_dir is not None, "PostgreSQL not found: apt-get install postgresql")
-    assert bin_dir is not None
-    with postgres_server(bin_dir) as server:
-        yield server
 
 
 def prometheus_config(workdir: Path, targets: dict[str, str]) -> dict[str, Any]:

@@ -10,7 +10,6 @@ compose.logs.yaml (tag=<service>, syslog-format=rfc5424).
 
 from __future__ import annotations
 
-import json
 import os
 import secrets
 import signal
@@ -26,6 +25,7 @@ import pytest
 
 from tests.e2e.test_prometheus_live import poll
 from tests.prereq import require_binary
+from tests.support.logs import filed_lines
 from tests.support.net import free_port, wait_for_port
 from tests.support.nox_process import nox_command
 from tests.support.processes import stop
@@ -99,17 +99,6 @@ def collector(tmp_path: Path) -> Iterator[tuple[int, Path]]:
         stop(process)
 
 
-def lines_with(logs: Path, request_id: str) -> list[dict[str, str]]:
-    found = []
-    for path in sorted(logs.rglob("*.jsonl")):
-        for line in path.read_text().splitlines():
-            if request_id in line:
-                entry = json.loads(line)
-                entry["_path"] = str(path.relative_to(logs))
-                found.append(entry)
-    return found
-
-
 def test_one_request_is_found_in_api_and_executor_logs_by_its_id(
     tmp_path: Path, collector: tuple[int, Path]
 ) -> None:
@@ -161,7 +150,7 @@ def test_one_request_is_found_in_api_and_executor_logs_by_its_id(
         assert answer.headers["X-Request-ID"] == request_id
 
         def both_services() -> list[dict[str, str]] | None:
-            found = lines_with(logs, request_id)
+            found = filed_lines(logs, request_id)
             routes = {(e["service"], e.get("route")) for e in found}
             wanted = {("api", "/api/v7/run/python"), ("executor", "/v1/run")}
             return found if wanted <= routes else None

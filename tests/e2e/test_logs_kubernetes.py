@@ -11,7 +11,6 @@ the other stream written between them, as a runtime may.
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
 import os
 import signal
@@ -27,6 +26,7 @@ from app.observability.context import request_id_var
 from app.observability.logging import JsonFormatter
 from tests.e2e.test_prometheus_live import poll
 from tests.prereq import require_binary
+from tests.support.logs import filed_lines
 from tests.support.net import free_port, wait_for_port
 from tests.support.processes import stop
 from tests.unit.k8s_manifests import cluster, find, pod_template
@@ -131,17 +131,6 @@ def log_file(directory: Path, pod: str, namespace: str, container: str) -> Path:
     return directory / f"{pod}_{namespace}_{container}-{uuid.uuid4().hex * 2}.log"
 
 
-def filed_with(filed: Path, request_id: str) -> list[dict[str, str]]:
-    found = []
-    for path in sorted(filed.rglob("*.jsonl")):
-        for line in path.read_text().splitlines():
-            if request_id in line:
-                entry = json.loads(line)
-                entry["_path"] = str(path.relative_to(filed))
-                found.append(entry)
-    return found
-
-
 def test_one_request_is_filed_by_service_and_level_and_found_by_its_id(
     pipeline: tuple[Path, Path],
 ) -> None:
@@ -165,7 +154,7 @@ def test_one_request_is_filed_by_service_and_level_and_found_by_its_id(
     log_file(containers, "coredns-1", "kube-system", "coredns").write_text("".join(other))
 
     def four_lines() -> list[dict[str, str]] | None:
-        found = filed_with(filed, request_id)
+        found = filed_lines(filed, request_id)
         return found if len(found) >= 4 else None
 
     found = poll("four filed lines", four_lines, 20)
@@ -219,7 +208,7 @@ def test_lines_written_while_the_collector_is_down_arrive_when_it_is_back(tmp_pa
         processes.append(collector(filed, port, tmp_path / "collector.log"))
 
         def all_lines() -> list[dict[str, str]] | None:
-            found = filed_with(filed, request_id)
+            found = filed_lines(filed, request_id)
             return found if len(found) >= len(lines) else None
 
         found = poll("every line once the collector is back", all_lines, 20)
