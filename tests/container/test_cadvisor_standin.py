@@ -24,7 +24,7 @@ import yaml
 
 from tests.container.engine import REPO
 from tests.container.swarm_support import PREFIX, docker, stand_in_env
-from tests.e2e.test_prometheus_live import poll, query, start
+from tests.e2e.test_prometheus_live import poll, query, start_prometheus
 from tests.prereq import require_binary
 from tests.support.net import free_port, wait_for_port
 from tests.support.processes import stop
@@ -96,16 +96,9 @@ def prometheus(containers: int, tmp_path_factory: pytest.TempPathFactory) -> Ite
         "scrape_configs": [job],
     }
     (workdir / "prometheus.yml").write_text(yaml.safe_dump(config))
-    port = free_port()
-    process = start(
-        [binary, f"--config.file={workdir / 'prometheus.yml'}",
-         f"--storage.tsdb.path={workdir / 'data'}",
-         f"--web.listen-address=127.0.0.1:{port}"],
-        workdir / "prometheus.log",
-    )  # fmt: skip
+    process, url = start_prometheus(binary, workdir / "prometheus.yml", workdir)
     try:
-        wait_for_port(port)
-        yield f"http://127.0.0.1:{port}"
+        yield url
     finally:
         stop(process)
 

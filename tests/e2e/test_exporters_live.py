@@ -17,9 +17,9 @@ import pytest
 import redis as redis_client
 import yaml
 
-from tests.e2e.test_prometheus_live import poll, query, start
+from tests.e2e.test_prometheus_live import poll, query, start, start_prometheus
 from tests.prereq import require_binary
-from tests.support.net import free_port, wait_for_port
+from tests.support.net import free_port
 from tests.support.postgres import PostgresServer
 from tests.support.processes import stop
 from tests.support.redis import redis_server
@@ -111,20 +111,8 @@ def test_prometheus_scrapes_each_exporter_and_pages_redis_down(
             targets = {job: f"127.0.0.1:{port}" for job, port in ports.items()}
             config = prometheus_config(tmp_path, targets)
             (tmp_path / "prometheus.yml").write_text(yaml.safe_dump(config))
-            prom_port = free_port()
-            processes.append(
-                start(
-                    [
-                        prometheus,
-                        f"--config.file={tmp_path / 'prometheus.yml'}",
-                        f"--storage.tsdb.path={tmp_path / 'tsdb'}",
-                        f"--web.listen-address=127.0.0.1:{prom_port}",
-                    ],
-                    tmp_path / "prometheus.log",
-                )
-            )
-            wait_for_port(prom_port, timeout_s=30)
-            prom = f"http://127.0.0.1:{prom_port}"
+            process, prom = start_prometheus(prometheus, tmp_path / "prometheus.yml", tmp_path)
+            processes.append(process)
 
             for job in targets:
                 up = f'up{{job="{job}"}} == 1'

@@ -27,9 +27,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from tests.e2e.test_prometheus_live import HINT, poll, query, start
+from tests.e2e.test_prometheus_live import HINT, poll, query, start_prometheus
 from tests.prereq import require_binary
-from tests.support.net import free_port, wait_for_port
 from tests.support.processes import stop
 from tests.unit.k8s_scrape import with_file_discovery
 
@@ -177,19 +176,9 @@ def prometheus(workdir: Path, kubelet: int) -> Iterator[str]:
     config["global"]["scrape_interval"] = "1s"
     config["global"]["scrape_timeout"] = "1s"
     (workdir / "prometheus.yml").write_text(yaml.safe_dump(config))
-    port = free_port()
-    process = start(
-        [
-            binary,
-            f"--config.file={workdir / 'prometheus.yml'}",
-            f"--storage.tsdb.path={workdir / 'data'}",
-            f"--web.listen-address=127.0.0.1:{port}",
-        ],
-        workdir / "prometheus.log",
-    )
+    process, url = start_prometheus(binary, workdir / "prometheus.yml", workdir)
     try:
-        wait_for_port(port)
-        yield f"http://127.0.0.1:{port}"
+        yield url
     finally:
         stop(process)
 

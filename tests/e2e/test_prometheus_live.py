@@ -27,7 +27,7 @@ import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.prereq import require_binary
-from tests.support.deadline import wait_for
+from tests.support.deadline import STARTUP_DEADLINE_S, wait_for
 from tests.support.net import free_port, wait_for_port
 from tests.support.processes import stop
 from tests.unit.promql_names import (
@@ -51,6 +51,38 @@ def start(argv: list[str], log: Path, env: dict[str, str] | None = None) -> subp
 
 def poll(what: str, check: Callable[[], T | None], timeout_s: float = 30.0) -> T:
     return wait_for(what, check, timeout_s, every_s=0.2)
+
+
+def start_prometheus(
+    binary: str, config: Path, workdir: Path
+) -> tuple[subprocess.Popen[bytes], str]:
+    """Prometheus with ``config`` on a free loopback port, its TSDB and log in ``workdir``;
+    answered once it is ready: before, its API answers 503 Service Unavailable (seen in CI,
+    where a test read the targets the moment the port was open)."""
+    port = free_port()
+    process = start(
+        [
+            binary,
+            f"--config.file={config}",
+            f"--storage.tsdb.path={workdir / 'tsdb'}",
+            f"--web.listen-address=127.0.0.1:{port}",
+        ],
+        workdir / "prometheus.log",
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_for("Prometheus ready", lambda: _ready(url), STARTUP_DEADLINE_S, every_s=0.2)
+    except BaseException:
+        stop(process)
+        raise
+    return process, url
+
+
+def _ready(url: str) -> bool:
+    try:
+        return httpx.get(f"{url}/-/ready", timeout=2).status_code == 200
+    except httpx.TransportError:
+        return False
 
 
 def start_nox(workdir: Path) -> tuple[subprocess.Popen[bytes], int]:
@@ -158,7 +190,7 @@ def test_prometheus_scrapes_nox_and_pages_api_down_when_it_stops(
     prometheus = require_binary("prometheus", HINT)
     alertmanager = require_binary("prometheus-alertmanager", HINT)
     hook_port, received = webhooks
-    am_port, prom_port = free_port(), free_port()
+    am_port = free_port()
     (tmp_path / "alertmanager.yml").write_text(yaml.safe_dump(alertmanager_config(hook_port)))
     processes = [
         start(
@@ -178,19 +210,8 @@ def test_prometheus_scrapes_nox_and_pages_api_down_when_it_stops(
         config = prometheus_config(tmp_path, nox_port, am_port)
         (tmp_path / "prometheus.yml").write_text(yaml.safe_dump(config))
         started = time.monotonic()
-        processes.append(
-            start(
-                [
-                    prometheus,
-                    f"--config.file={tmp_path / 'prometheus.yml'}",
-                    f"--storage.tsdb.path={tmp_path / 'tsdb'}",
-                    f"--web.listen-address=127.0.0.1:{prom_port}",
-                ],
-                tmp_path / "prometheus.log",
-            )
-        )
-        prom = f"http://127.0.0.1:{prom_port}"
-        wait_for_port(prom_port)
+        process, prom = start_prometheus(prometheus, tmp_path / "prometheus.yml", tmp_path)
+        processes.append(process)
 
         poll("api target up", lambda: query(prom, 'up{job="nox-api"} == 1'))
         first_sample = time.monotonic() - started
