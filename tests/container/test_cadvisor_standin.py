@@ -24,10 +24,9 @@ import yaml
 
 from tests.container.engine import REPO
 from tests.container.swarm_support import PREFIX, docker, stand_in_env
-from tests.e2e.test_prometheus_live import poll, query, start_prometheus
+from tests.e2e.test_prometheus_live import poll, query, running_prometheus
 from tests.prereq import require_binary
 from tests.support.net import free_port, wait_for_port
-from tests.support.processes import stop
 from tests.unit.promql_names import PROMETHEUS_DIR
 
 pytestmark = pytest.mark.container
@@ -95,12 +94,8 @@ def prometheus(containers: int, tmp_path_factory: pytest.TempPathFactory) -> Ite
         "rule_files": [str(PROMETHEUS_DIR / "rules" / "containers.yml")],
         "scrape_configs": [job],
     }
-    (workdir / "prometheus.yml").write_text(yaml.safe_dump(config))
-    process, url = start_prometheus(binary, workdir / "prometheus.yml", workdir)
-    try:
+    with running_prometheus(binary, config, workdir) as url:
         yield url
-    finally:
-        stop(process)
 
 
 def burner_series(prom: str, metric: str) -> dict[str, Any]:

@@ -110,8 +110,7 @@ def test_prometheus_scrapes_each_exporter_and_pages_redis_down(
             )
             targets = {job: f"127.0.0.1:{port}" for job, port in ports.items()}
             config = prometheus_config(tmp_path, targets)
-            (tmp_path / "prometheus.yml").write_text(yaml.safe_dump(config))
-            process, prom = start_prometheus(prometheus, tmp_path / "prometheus.yml", tmp_path)
+            process, prom = start_prometheus(prometheus, config, tmp_path)
             processes.append(process)
 
             for job in targets:

@@ -21,15 +21,13 @@ from typing import Any, ClassVar
 
 import httpx
 import pytest
-import yaml
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from tests.e2e.test_prometheus_live import HINT, poll, query, start_prometheus
+from tests.e2e.test_prometheus_live import HINT, poll, query, running_prometheus
 from tests.prereq import require_binary
-from tests.support.processes import stop
 from tests.unit.k8s_scrape import with_file_discovery
 
 pytestmark = pytest.mark.e2e
@@ -175,12 +173,8 @@ def prometheus(workdir: Path, kubelet: int) -> Iterator[str]:
     config = with_file_discovery(workdir)
     config["global"]["scrape_interval"] = "1s"
     config["global"]["scrape_timeout"] = "1s"
-    (workdir / "prometheus.yml").write_text(yaml.safe_dump(config))
-    process, url = start_prometheus(binary, workdir / "prometheus.yml", workdir)
-    try:
+    with running_prometheus(binary, config, workdir) as url:
         yield url
-    finally:
-        stop(process)
 
 
 def test_each_job_keeps_its_running_pods_with_their_labels(prometheus: str) -> None:

@@ -17,6 +17,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any, ClassVar, TypeVar
@@ -54,16 +55,18 @@ def poll(what: str, check: Callable[[], T | None], timeout_s: float = 30.0) -> T
 
 
 def start_prometheus(
-    binary: str, config: Path, workdir: Path
+    binary: str, config: dict[str, Any], workdir: Path
 ) -> tuple[subprocess.Popen[bytes], str]:
-    """Prometheus with ``config`` on a free loopback port, its TSDB and log in ``workdir``;
-    answered once it is ready: before, its API answers 503 Service Unavailable (seen in CI,
-    where a test read the targets the moment the port was open)."""
+    """Prometheus with ``config`` (written to ``workdir``/prometheus.yml) on a free loopback
+    port, its TSDB and log in ``workdir``; answered once it is ready: before, its API answers
+    503 Service Unavailable (seen in CI, where a test read the targets the moment the port was
+    open)."""
+    (workdir / "prometheus.yml").write_text(yaml.safe_dump(config))
     port = free_port()
     process = start(
         [
             binary,
-            f"--config.file={config}",
+            f"--config.file={workdir / 'prometheus.yml'}",
             f"--storage.tsdb.path={workdir / 'tsdb'}",
             f"--web.listen-address=127.0.0.1:{port}",
         ],
@@ -76,6 +79,16 @@ def start_prometheus(
         stop(process)
         raise
     return process, url
+
+
+@contextmanager
+def running_prometheus(binary: str, config: dict[str, Any], workdir: Path) -> Iterator[str]:
+    """``start_prometheus`` for the length of a ``with`` block (a fixture's life)."""
+    process, url = start_prometheus(binary, config, workdir)
+    try:
+        yield url
+    finally:
+        stop(process)
 
 
 def _ready(url: str) -> bool:
@@ -208,9 +221,8 @@ def test_prometheus_scrapes_nox_and_pages_api_down_when_it_stops(
         nox, nox_port = start_nox(tmp_path)
         processes.append(nox)
         config = prometheus_config(tmp_path, nox_port, am_port)
-        (tmp_path / "prometheus.yml").write_text(yaml.safe_dump(config))
         started = time.monotonic()
-        process, prom = start_prometheus(prometheus, tmp_path / "prometheus.yml", tmp_path)
+        process, prom = start_prometheus(prometheus, config, tmp_path)
         processes.append(process)
 
         poll("api target up", lambda: query(prom, 'up{job="nox-api"} == 1'))
